@@ -1,0 +1,43 @@
+"""Engine creation: SQLite in WAL mode for the embedded default, PostgreSQL when configured."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+
+logger = logging.getLogger(__name__)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers proceed while the single writer commits; busy_timeout covers the
+    # brief checkpoint moments instead of surfacing "database is locked".
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine for `url` with the settings jobdash relies on."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def upsert(engine_or_conn, table):
+    """Return a dialect-specific INSERT that supports on_conflict_do_update."""
+    name = engine_or_conn.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # pragma: no cover - config validation refuses other databases
+        raise RuntimeError(f"unsupported database dialect {name}")
+    return insert(table)

@@ -1,0 +1,127 @@
+"""History for any metric: raw samples for a short window, minute and hour rollups for long ones."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy.engine import Connection, Engine
+
+from dashboard.store.db import upsert
+from dashboard.store.models import Rollup, Sample
+
+STEPS = (60, 3600)
+
+
+@dataclass(frozen=True)
+class Point:
+    """A sample to record: submit as writer.submit("sample", Point(...))."""
+
+    source: str
+    metric: str
+    value: float
+    ts: float
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long each resolution is kept; submit as writer.submit("prune", Retention(...))."""
+
+    raw_hours: float
+    minute_days: float
+    hour_days: float
+
+
+def write_points(conn: Connection, points: list[Point]) -> None:
+    """Insert raw samples and fold them into the minute and hour rollups."""
+    conn.execute(
+        Sample.__table__.insert(),
+        [{"source": p.source, "metric": p.metric, "label": p.label, "ts": p.ts, "value": p.value} for p in points],
+    )
+    buckets: dict[tuple, dict[str, Any]] = {}
+    for p in points:
+        for step in STEPS:
+            key = (p.source, p.metric, p.label, step, int(p.ts // step) * step)
+            agg = buckets.get(key)
+            if agg is None:
+                buckets[key] = {"count": 1, "total": p.value, "min": p.value, "max": p.value, "last": p.value, "last_ts": p.ts}
+            else:
+                agg["count"] += 1
+                agg["total"] += p.value
+                agg["min"] = min(agg["min"], p.value)
+                agg["max"] = max(agg["max"], p.value)
+                if p.ts >= agg["last_ts"]:
+                    agg["last"], agg["last_ts"] = p.value, p.ts
+    table = Rollup.__table__
+    stmt = upsert(conn, table)
+    new, old = stmt.excluded, table.c
+    smallest, largest = (func.min, func.max) if conn.dialect.name == "sqlite" else (func.least, func.greatest)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["source", "metric", "label", "step", "bucket"],
+        set_={
+            "count": old.count + new.count,
+            "total": old.total + new.total,
+            "min": smallest(old.min, new.min),
+            "max": largest(old.max, new.max),
+            "last": case((new.last_ts >= old.last_ts, new.last), else_=old.last),
+            "last_ts": largest(old.last_ts, new.last_ts),
+        },
+    )
+    conn.execute(
+        stmt,
+        [dict(zip(("source", "metric", "label", "step", "bucket"), key), **agg) for key, agg in buckets.items()],
+    )
+
+
+def prune(conn: Connection, policies: list[Retention]) -> None:
+    """Delete raw samples and rollups older than their retention."""
+    policy, now = policies[-1], time.time()
+    conn.execute(delete(Sample).where(Sample.ts < now - policy.raw_hours * 3600))
+    conn.execute(
+        delete(Rollup).where(
+            or_(
+                and_(Rollup.step == 60, Rollup.bucket < now - policy.minute_days * 86400),
+                and_(Rollup.step == 3600, Rollup.bucket < now - policy.hour_days * 86400),
+            )
+        )
+    )
+
+
+def read_series(
+    engine: Engine, source: str, metric: str, label: str = "", start: float | None = None,
+    end: float | None = None, step: int | None = None,
+) -> list[dict[str, float]]:
+    """Points of one series between start and end, at raw (step=0), 60 s or 3600 s resolution.
+
+    Without a step, the resolution follows the span: raw up to 2 hours, minutes up to 3 days,
+    hours beyond. Rollup points carry the bucket's mean, min, max and count.
+    """
+    end = time.time() if end is None else end
+    start = end - 3600 if start is None else start
+    if step is None:
+        span = end - start
+        step = 0 if span <= 2 * 3600 else 60 if span <= 3 * 86400 else 3600
+    with engine.connect() as conn:
+        if step == 0:
+            rows = conn.execute(
+                select(Sample.ts, Sample.value)
+                .where(Sample.source == source, Sample.metric == metric, Sample.label == label,
+                       Sample.ts >= start, Sample.ts <= end)
+                .order_by(Sample.ts)
+            )
+            return [{"ts": ts, "value": value} for ts, value in rows]
+        rows = conn.execute(
+            select(Rollup.bucket, Rollup.count, Rollup.total, Rollup.min, Rollup.max)
+            .where(Rollup.source == source, Rollup.metric == metric, Rollup.label == label,
+                   Rollup.step == step, Rollup.bucket >= int(start // step) * step, Rollup.bucket <= end)
+            .order_by(Rollup.bucket)
+        )
+        return [
+            {"ts": float(bucket), "value": total / count, "min": mn, "max": mx, "count": count}
+            for bucket, count, total, mn, mx in rows
+        ]
+
+
+HANDLERS = {"sample": write_points, "prune": prune}
