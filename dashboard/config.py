@@ -161,7 +161,7 @@ def _apply_top_level(settings: Settings, origin: str, values: Mapping[str, Any],
 def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
     if not path.exists():
         if explicit:
-            raise ConfigError(str(path), "JOBDASH_CONFIG", "file does not exist")
+            raise ConfigError(str(path), "(file)", "does not exist")
         return {}
     try:
         with path.open("rb") as fh:

@@ -1,0 +1,51 @@
+"""jobdash: one live dashboard for Celery, Dask, Kafka consumer groups and Consul services."""
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from dashboard.config import Settings, load_settings
+from dashboard.live import LiveHub, LiveNamespace
+from dashboard.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+def create_app(settings: Settings | None = None, start: bool = True) -> Flask:
+    """Build the app for `settings` (default: load_settings()); start its runtime unless told not to."""
+    settings = settings or load_settings()
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    app.config["SECRET_KEY"] = settings.secret_key or secrets.token_hex(32)
+    app.config["JOBDASH"] = settings
+
+    if settings.database_url.startswith("sqlite"):
+        from dashboard.store.migrate import upgrade
+
+        upgrade(settings.database_url)
+
+    # One SocketIO per app (not a module global) so that apps built one after another in a
+    # process, as the tests do, never share rooms or handlers. Threading mode serves real
+    # WebSockets through simple-websocket.
+    socketio = SocketIO(app, async_mode="threading", message_queue=settings.message_queue or None)
+    app.extensions["socketio"] = socketio
+    hub = LiveHub(socketio)
+    runtime = Runtime(settings, hub)
+    socketio.on_namespace(LiveNamespace(hub))
+    app.extensions["jobdash"] = runtime
+
+    from dashboard.views import register
+
+    register(app)
+    if start:
+        runtime.start()
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    return app.extensions["jobdash"]
+
+
+__all__ = ["create_app", "runtime_of", "Settings"]

@@ -1,0 +1,138 @@
+"""The `jobdash` command: serve, collect, demo, db upgrade/downgrade."""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+import click
+
+from dashboard.config import ConfigError, Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+
+def _settings(config_path: str | None) -> Settings:
+    """Load settings or exit non-zero naming the file, the key and the problem."""
+    try:
+        return load_settings(config_path)
+    except ConfigError as exc:
+        click.echo(f"jobdash: configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _on_sigterm(stop) -> None:
+    """Run `stop` on SIGTERM/SIGINT, then leave: a clean shutdown within 5 s."""
+
+    def handler(signum, _frame):
+        logger.info("signal %s: shutting down", signum)
+        stop()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def serve_app(app, host: str, port: int) -> None:
+    """Serve `app` with Socket.IO (WebSocket via simple-websocket) until SIGTERM."""
+    runtime = app.extensions["jobdash"]
+    _on_sigterm(runtime.stop)
+    click.echo(f"jobdash: serving on http://{host}:{port}/")
+    # Werkzeug's server is fine for one machine and the demo; README gives the gunicorn command.
+    app.extensions["socketio"].run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False)
+
+
+@click.group()
+@click.option("--config", "config_path", envvar="JOBDASH_CONFIG", help="TOML file (default ./jobdash.toml).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """jobdash: watch and control Celery, Dask, Kafka consumer groups and Consul in one place."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    ctx.obj = {"config_path": config_path}
+
+
+@main.command()
+@click.option("--host", help="Listen address (default from config: 127.0.0.1).")
+@click.option("--port", type=int, help="Listen port (default from config: 5000).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run the web dashboard (and, unless run_collectors is off, the collectors)."""
+    from dashboard import create_app
+
+    settings = _settings(ctx.obj["config_path"])
+    serve_app(create_app(settings), host or settings.host, port or settings.port)
+
+
+@main.command()
+@click.pass_context
+def collect(ctx: click.Context) -> None:
+    """Run only the collectors and the store writer, no web server."""
+    from dashboard.live import LiveHub
+    from dashboard.runtime import Runtime
+
+    settings = _settings(ctx.obj["config_path"])
+    hub = None
+    if settings.message_queue:
+        # Deltas reach the web processes through the shared Socket.IO message queue.
+        from flask_socketio import SocketIO
+
+        hub = LiveHub(SocketIO(message_queue=settings.message_queue))
+    if settings.database_url.startswith("sqlite"):
+        from dashboard.store.migrate import upgrade
+
+        upgrade(settings.database_url)
+    runtime = Runtime(settings, hub)
+    done = threading.Event()
+    _on_sigterm(lambda: (runtime.stop(), done.set()))
+    runtime.start(run_collectors=True)
+    click.echo(f"jobdash: collecting from {len(settings.sources)} source(s); Ctrl-C to stop")
+    while not done.wait(1.0):
+        pass
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workdir", default=".demo", show_default=True, help="Where the demo keeps its broker files and database.")
+def demo(host: str, port: int, workdir: str) -> None:
+    """Start a local demo workload (Celery, Dask, Kafka) and the dashboard watching it."""
+    from dashboard.demo.workload import run_demo
+
+    run_demo(host=host, port=port, workdir=workdir)
+
+
+@main.group()
+def db() -> None:
+    """Database schema migrations."""
+
+
+@db.command()
+@click.option("--revision", default="head", show_default=True)
+@click.pass_context
+def upgrade(ctx: click.Context, revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from dashboard.store.migrate import upgrade as do_upgrade
+
+    settings = _settings(ctx.find_root().obj["config_path"])
+    do_upgrade(settings.database_url, revision)
+    click.echo(f"jobdash: database at {revision}")
+
+
+@db.command()
+@click.argument("revision")
+@click.pass_context
+def downgrade(ctx: click.Context, revision: str) -> None:
+    """Revert migrations down to REVISION (e.g. base)."""
+    from dashboard.store.migrate import downgrade as do_downgrade
+
+    settings = _settings(ctx.find_root().obj["config_path"])
+    do_downgrade(settings.database_url, revision)
+    click.echo(f"jobdash: database at {revision}")
+
+
+if __name__ == "__main__":
+    main()

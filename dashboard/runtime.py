@@ -1,0 +1,118 @@
+"""What runs behind the web app: the store writer, the collector threads and the live hub."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import collectors
+from collectors.base import Collector, Observation
+from collectors.runner import CollectorRunner
+from dashboard.config import Settings
+from dashboard.live import LiveHub
+from dashboard.store import HANDLERS, Writer, make_engine
+from dashboard.store.status import read_statuses
+from dashboard.store.timeseries import Point, Retention
+
+logger = logging.getLogger(__name__)
+
+PRUNE_EVERY = 600.0  # seconds between retention sweeps
+
+
+class Runtime:
+    """Own the engine, the writer, the collectors and the hub; start and stop them together."""
+
+    def __init__(self, settings: Settings, hub: LiveHub | None = None):
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.writer = Writer(self.engine, HANDLERS)
+        self.hub = hub
+        self.runners: list[CollectorRunner] = []
+        self._stop = threading.Event()
+        self._pruner: threading.Thread | None = None
+        if hub is not None:
+            self.writer.add_listener(hub.on_commit)
+            hub.add_room("overview", self.overview_snapshot)
+            hub.add_translator("source_status", _status_deltas)
+
+    # -- collector sink ------------------------------------------------------------------
+    def publish(self, collector: Collector, status: dict[str, Any], observation: Observation | None) -> None:
+        """Send a poll's status, history points and records to the store writer."""
+        self.writer.submit("source_status", status)
+        if observation is None:
+            return
+        ts = status["updated_at"]
+        self.writer.submit_many(
+            "sample", (Point(collector.key, metric, float(value), ts, label) for metric, label, value in observation.metrics)
+        )
+        for kind, payload in observation.records:
+            self.writer.submit(kind, payload)
+
+    # -- reads ---------------------------------------------------------------------------
+    def overview_snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every configured source keyed "kind/name", with its stored status (or unknown)."""
+        stored = {f"{s['kind']}/{s['name']}": s for s in read_statuses(self.engine)}
+        items = {}
+        for source in self.settings.sources:
+            items[source.key] = stored.get(source.key) or {
+                "kind": source.kind, "name": source.name, "state": "unknown", "updated_at": None,
+                "last_success_at": None, "last_error": None, "last_error_at": None, "last_poll_ms": None,
+                "headline": {},
+            }
+        return items
+
+    def readiness(self) -> dict[str, Any]:
+        """Whether the store answers, plus each collector's own status."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            store = {"ok": True}
+        except Exception as exc:
+            store = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return {
+            "ok": store["ok"] and self.writer.running,
+            "store": store,
+            "writer": {"running": self.writer.running},
+            "collectors": {r.collector.key: r.status() for r in self.runners},
+        }
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self, run_collectors: bool | None = None) -> None:
+        self.writer.start()
+        if self.hub is not None:
+            self.hub.start()
+        if self.settings.run_collectors if run_collectors is None else run_collectors:
+            self.start_collectors()
+        self._pruner = threading.Thread(target=self._prune_loop, name="store-pruner", daemon=True)
+        self._pruner.start()
+
+    def start_collectors(self) -> None:
+        for source in self.settings.sources:
+            collector = collectors.build(source.kind, source.name, source.interval, source.timeout, source.options)
+            runner = CollectorRunner(collector, self)
+            self.runners.append(runner)
+            runner.start()
+
+    def stop(self, timeout: float = 4.0) -> None:
+        """Stop collectors, then commit what they queued; all within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        self._stop.set()
+        for runner in self.runners:
+            runner.stop()
+        for runner in self.runners:
+            runner.join(max(0.0, deadline - time.monotonic() - 1.0))
+        if self.hub is not None:
+            self.hub.stop()
+        self.writer.stop(max(0.5, deadline - time.monotonic()))
+        self.engine.dispose()
+
+    def _prune_loop(self) -> None:
+        s = self.settings
+        retention = Retention(s.retention_raw_hours, s.retention_minute_days, s.retention_hour_days)
+        while not self._stop.wait(PRUNE_EVERY):
+            self.writer.submit("prune", retention)
+
+
+def _status_deltas(statuses: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {"overview": {f"{s['kind']}/{s['name']}": s for s in statuses}}

@@ -1,0 +1,104 @@
+"""The single writer batches, never surfaces lock errors, and loses nothing good for one bad write."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from dashboard.store import HANDLERS, Writer, WriteError, make_engine
+from dashboard.store.models import Sample
+from dashboard.store.timeseries import Point
+
+
+@pytest.fixture
+def store(migrated_url):
+    engine = make_engine(migrated_url)
+    writer = Writer(engine, HANDLERS)
+    writer.start()
+    yield engine, writer
+    writer.stop()
+    engine.dispose()
+
+
+def count_samples(engine, source=None) -> int:
+    query = select(func.count()).select_from(Sample)
+    if source:
+        query = query.where(Sample.source == source)
+    with engine.connect() as conn:
+        return conn.execute(query).scalar_one()
+
+
+def test_four_writers_and_four_readers_for_ten_seconds(store):
+    engine, writer = store
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    written = [0] * 4
+    reads = [0] * 4
+
+    def write(i: int) -> None:
+        try:
+            n = 0
+            while not stop.is_set():
+                writer.submit_many("sample", [Point(f"load/{i}", "m", float(n + k), time.time(), "") for k in range(50)])
+                n += 50
+                time.sleep(0.002)
+            written[i] = n
+        except BaseException as exc:  # noqa: BLE001 - the assertion below reports it
+            errors.append(exc)
+
+    def read(i: int) -> None:
+        try:
+            while not stop.is_set():
+                count_samples(engine, f"load/{i}")
+                reads[i] += 1
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    threads += [threading.Thread(target=read, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(10)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    writer.flush(timeout=60)
+
+    assert errors == []
+    assert all(r > 10 for r in reads), reads
+    for i in range(4):
+        assert written[i] > 1000
+        assert count_samples(engine, f"load/{i}") == written[i]
+    # Batching: far fewer transactions than rows.
+    assert writer.committed_batches < sum(written) / 20
+
+
+def test_a_bad_write_is_dropped_alone_and_reported_to_its_waiter(store):
+    engine, writer = store
+    writer.submit_many("sample", [Point("ok/a", "m", 1.0, time.time()) for _ in range(10)])
+    with pytest.raises(WriteError, match="sample write failed"):
+        writer.write("sample", Point("bad", "m", None, time.time()))  # value is NOT NULL
+    writer.submit_many("sample", [Point("ok/b", "m", 2.0, time.time()) for _ in range(10)])
+    writer.flush()
+    assert count_samples(engine, "ok/a") == 10
+    assert count_samples(engine, "ok/b") == 10
+    assert count_samples(engine, "bad") == 0
+
+
+def test_unknown_write_kind_is_refused_at_submit(store):
+    _, writer = store
+    with pytest.raises(KeyError, match="no store handler"):
+        writer.submit("nonsense", {})
+
+
+def test_listeners_hear_each_commit_after_it_is_visible(store):
+    engine, writer = store
+    seen = []
+    writer.add_listener(lambda committed: seen.append((committed, count_samples(engine, "lst"))))
+    writer.write("sample", Point("lst", "m", 3.0, time.time()))
+    writer.flush()
+    (committed, visible), = [s for s in seen if "sample" in s[0]]
+    assert [p.value for p in committed["sample"]] == [3.0]
+    assert visible == 1
