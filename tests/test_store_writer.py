@@ -102,3 +102,11 @@ def test_listeners_hear_each_commit_after_it_is_visible(store):
     (committed, visible), = [s for s in seen if "sample" in s[0]]
     assert [p.value for p in committed["sample"]] == [3.0]
     assert visible == 1
+
+
+def test_a_bad_row_in_a_bulk_submit_costs_only_itself(store):
+    engine, writer = store
+    now = time.time()
+    writer.submit_many("sample", [Point("bulk", "m", 1.0, now), Point("bulk", "m", None, now), Point("bulk", "m", 3.0, now)])
+    writer.flush()
+    assert count_samples(engine, "bulk") == 2

@@ -41,3 +41,11 @@ def upsert(engine_or_conn, table):
     else:  # pragma: no cover - config validation refuses other databases
         raise RuntimeError(f"unsupported database dialect {name}")
     return insert(table)
+
+
+def insert_rows(conn, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert positional rows with the driver's executemany: the hot path for history samples,
+    where SQLAlchemy's per-row parameter processing would cost more than SQLite's own work."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    conn.exec_driver_sql(sql, rows)

@@ -8,10 +8,13 @@ from typing import Any
 from sqlalchemy import and_, case, delete, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
-from dashboard.store.db import upsert
+from dashboard.store.db import insert_rows, upsert
 from dashboard.store.models import Rollup, Sample
 
 STEPS = (60, 3600)
+SAMPLE_COLUMNS = ("source", "metric", "label", "ts", "value")
+ROLLUP_KEY = ("source", "metric", "label", "step", "bucket")
+ROLLUP_AGG = ("total", "min", "max", "count", "last", "last_ts")
 
 
 @dataclass(frozen=True)
@@ -36,24 +39,11 @@ class Retention:
 
 def write_points(conn: Connection, points: list[Point]) -> None:
     """Insert raw samples and fold them into the minute and hour rollups."""
-    conn.execute(
-        Sample.__table__.insert(),
-        [{"source": p.source, "metric": p.metric, "label": p.label, "ts": p.ts, "value": p.value} for p in points],
-    )
-    buckets: dict[tuple, dict[str, Any]] = {}
-    for p in points:
-        for step in STEPS:
-            key = (p.source, p.metric, p.label, step, int(p.ts // step) * step)
-            agg = buckets.get(key)
-            if agg is None:
-                buckets[key] = {"count": 1, "total": p.value, "min": p.value, "max": p.value, "last": p.value, "last_ts": p.ts}
-            else:
-                agg["count"] += 1
-                agg["total"] += p.value
-                agg["min"] = min(agg["min"], p.value)
-                agg["max"] = max(agg["max"], p.value)
-                if p.ts >= agg["last_ts"]:
-                    agg["last"], agg["last_ts"] = p.value, p.ts
+    insert_rows(conn, Sample.__table__, SAMPLE_COLUMNS, [(p.source, p.metric, p.label, p.ts, p.value) for p in points])
+    rows = _fold(((p.source, p.metric, p.label, 60, int(p.ts // 60) * 60), p.value, p.value, p.value, 1, p.value, p.ts)
+                 for p in points)
+    # Hours fold from the minutes: a few hundred groups instead of every point again.
+    rows.update(_fold(((src, met, lab, 3600, bucket // 3600 * 3600), *agg) for (src, met, lab, _, bucket), agg in rows.items()))
     table = Rollup.__table__
     stmt = upsert(conn, table)
     new, old = stmt.excluded, table.c
@@ -69,10 +59,21 @@ def write_points(conn: Connection, points: list[Point]) -> None:
             "last_ts": largest(old.last_ts, new.last_ts),
         },
     )
-    conn.execute(
-        stmt,
-        [dict(zip(("source", "metric", "label", "step", "bucket"), key), **agg) for key, agg in buckets.items()],
-    )
+    conn.execute(stmt, [dict(zip(ROLLUP_KEY, key), **dict(zip(ROLLUP_AGG, agg))) for key, agg in rows.items()])
+
+
+def _fold(entries) -> dict[tuple, tuple]:
+    """Merge (key, total, min, max, count, last, last_ts) entries that share a key."""
+    out: dict[tuple, tuple] = {}
+    for key, total, mn, mx, count, last, last_ts in entries:
+        seen = out.get(key)
+        if seen is None:
+            out[key] = (total, mn, mx, count, last, last_ts)
+        else:
+            t, a, b, c, l, lt = seen
+            out[key] = (t + total, a if a < mn else mn, b if b > mx else mx, c + count,
+                        *((last, last_ts) if last_ts >= lt else (l, lt)))
+    return out
 
 
 def prune(conn: Connection, policies: list[Retention]) -> None:

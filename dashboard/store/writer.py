@@ -25,10 +25,12 @@ class WriteError(Exception):
 
 
 class _Item:
-    __slots__ = ("kind", "payload", "done", "error")
+    """One queue entry: payloads of one kind submitted together (one queue hop for many rows)."""
 
-    def __init__(self, kind: str, payload: Any, done: threading.Event | None):
-        self.kind, self.payload, self.done, self.error = kind, payload, done, None
+    __slots__ = ("kind", "payloads", "done", "error")
+
+    def __init__(self, kind: str, payloads: list[Any], done: threading.Event | None):
+        self.kind, self.payloads, self.done, self.error = kind, payloads, done, None
 
 
 class Writer:
@@ -50,26 +52,26 @@ class Writer:
         """Queue one write; it is committed within about max_delay."""
         if kind not in self.handlers:
             raise KeyError(f"no store handler for {kind!r}")
-        self._queue.put(_Item(kind, payload, None))
+        self._queue.put(_Item(kind, [payload], None))
 
     def submit_many(self, kind: str, payloads: Iterable[Any]) -> None:
         if kind not in self.handlers:
             raise KeyError(f"no store handler for {kind!r}")
-        put = self._queue.put
-        for payload in payloads:
-            put(_Item(kind, payload, None))
+        payloads = list(payloads)
+        if payloads:
+            self._queue.put(_Item(kind, payloads, None))
 
     def write(self, kind: str, payload: Any, timeout: float = 10.0) -> None:
         """Queue one write and wait until it is committed; raise WriteError if it failed."""
         if kind not in self.handlers:
             raise KeyError(f"no store handler for {kind!r}")
-        item = _Item(kind, payload, threading.Event())
+        item = _Item(kind, [payload], threading.Event())
         self._queue.put(item)
         self._wait(item, timeout)
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything queued before this call is committed."""
-        item = _Item(_BARRIER, None, threading.Event())
+        item = _Item(_BARRIER, [], threading.Event())
         self._queue.put(item)
         self._wait(item, timeout)
 
@@ -101,7 +103,7 @@ class Writer:
         if not self.running:
             return
         self._stop.set()
-        self._queue.put(_Item(_BARRIER, None, None))  # wake the thread
+        self._queue.put(_Item(_BARRIER, [], None))  # wake the thread
         self._thread.join(timeout)
 
     # -- the thread ----------------------------------------------------------------------
@@ -110,22 +112,21 @@ class Writer:
             first = self._queue.get(timeout=0.5)
         except queue.Empty:
             return []
-        batch = [first]
+        batch, rows = [first], len(first.payloads)
         deadline = time.monotonic() + self.max_delay
-        get = self._queue.get_nowait
-        while len(batch) < self.max_batch:
+        while rows < self.max_batch:
             try:
-                batch.append(get())
-                continue
+                item = self._queue.get_nowait()
             except queue.Empty:
-                pass
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._stop.is_set():
-                break
-            try:
-                batch.append(self._queue.get(timeout=remaining))
-            except queue.Empty:
-                break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stop.is_set():
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            batch.append(item)
+            rows += len(item.payloads)
         return batch
 
     def _run(self) -> None:
@@ -144,7 +145,7 @@ class Writer:
         try:
             with self.engine.begin() as conn:
                 for kind, items in grouped.items():
-                    self.handlers[kind](conn, [i.payload for i in items])
+                    self.handlers[kind](conn, [p for i in items for p in i.payloads])
         except Exception:
             # One bad payload must not cost the batch: retry each alone and drop only the bad ones.
             logger.exception("store batch of %d failed; retrying its writes one by one", len(batch))
@@ -153,7 +154,7 @@ class Writer:
         for item in batch:
             if item.done is not None:
                 item.done.set()
-        committed = {kind: [i.payload for i in items] for kind, items in grouped.items() if items}
+        committed = {kind: [p for i in items for p in i.payloads] for kind, items in grouped.items() if items}
         if committed:
             for listener in self._listeners:
                 try:
@@ -165,11 +166,15 @@ class Writer:
         kept: dict[str, list[_Item]] = {}
         for kind, items in grouped.items():
             for item in items:
-                try:
-                    with self.engine.begin() as conn:
-                        self.handlers[kind](conn, [item.payload])
-                    kept.setdefault(kind, []).append(item)
-                except Exception as exc:
-                    logger.warning("dropped a %s write: %s", kind, exc)
-                    item.error = f"{kind} write failed: {exc}"
+                good = []
+                for payload in item.payloads:
+                    try:
+                        with self.engine.begin() as conn:
+                            self.handlers[kind](conn, [payload])
+                        good.append(payload)
+                    except Exception as exc:
+                        logger.warning("dropped a %s write: %s", kind, exc)
+                        item.error = f"{kind} write failed: {exc}"
+                if good:
+                    kept.setdefault(kind, []).append(_Item(kind, good, None))
         return kept
