@@ -18,7 +18,8 @@ DEFAULT_CONFIG_FILE = "jobdash.toml"
 # Options common to every kind (interval, timeout) are in SOURCE_COMMON.
 SOURCE_COMMON: dict[str, type | tuple[type, ...]] = {"interval": (int, float), "timeout": (int, float)}
 SOURCE_KINDS: dict[str, dict[str, dict[str, type | tuple[type, ...]]]] = {
-    "celery": {"required": {"broker": str}, "optional": {"backend": str}},
+    # transport_options: kombu's, e.g. the folders of the filesystem:// transport the demo uses.
+    "celery": {"required": {"broker": str}, "optional": {"backend": str, "transport_options": dict}},
     "dask": {"required": {"address": str}, "optional": {}},
     "kafka": {"required": {"bootstrap_servers": str}, "optional": {"groups": list}},
     "consul": {"required": {"address": str}, "optional": {"token": str, "dc": str, "scheme": str}},
@@ -81,7 +82,7 @@ class Settings:
 
 def _type_name(expected) -> str:
     types = expected if isinstance(expected, tuple) else (expected,)
-    return " or ".join({int: "integer", float: "number", str: "string", bool: "boolean", list: "list"}[t] for t in types)
+    return " or ".join({int: "integer", float: "number", str: "string", bool: "boolean", list: "list", dict: "table"}[t] for t in types)
 
 
 def _check_type(origin: str, key: str, value: Any, expected) -> Any:

@@ -1,0 +1,34 @@
+# The two commands a newcomer needs (see README):
+#   make demo   set everything up, then run the dashboard on a local demo workload
+#   make test   set everything up, then run the whole test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup demo serve test browser bench
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Python packages (pinned in pyproject.toml) and front-end libraries (pinned in package-lock.json).
+setup: $(PY)
+	$(PY) -m pip install --quiet -e ".[test]"
+	npm ci --no-audit --no-fund --silent
+
+# Debian's Chromium for the real-browser tests (Playwright must not download its own).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+demo: setup
+	$(VENV)/bin/jobdash demo
+
+serve: setup
+	$(VENV)/bin/jobdash serve
+
+test: setup browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) bench/store_write.py

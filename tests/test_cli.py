@@ -1,0 +1,72 @@
+"""The jobdash command: db upgrade, and serve shutting down cleanly on SIGTERM."""
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from sqlalchemy import inspect
+
+from dashboard.demo.processes import free_port
+from dashboard.store import make_engine
+from dashboard.store.models import Base
+
+
+def jobdash(*args: str, config=None) -> list[str]:
+    return [sys.executable, "-m", "dashboard.cli", *(["--config", str(config)] if config else []), *args]
+
+
+def test_db_upgrade_creates_the_schema(tmp_path):
+    db = tmp_path / "j.db"
+    config = tmp_path / "jobdash.toml"
+    config.write_text(f"database_url = 'sqlite:///{db}'\n")
+    proc = subprocess.run(jobdash("db", "upgrade", config=config), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    engine = make_engine(f"sqlite:///{db}")
+    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_serve_stops_within_five_seconds_of_sigterm_even_with_a_hanging_source(tmp_path):
+    port = free_port()
+    # A listener that never answers: connections complete in its backlog, then hang.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    dead_port = silent.getsockname()[1]
+    config = tmp_path / "jobdash.toml"
+    config.write_text(f"""
+database_url = 'sqlite:///{tmp_path / "j.db"}'
+[[dask]]
+name = "gone"
+address = "tcp://127.0.0.1:{dead_port}"
+interval = 0.2
+timeout = 30
+""")
+    proc = subprocess.Popen(jobdash("serve", "--port", str(port), config=config),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+                    report = json.load(resp)
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() is not None else "not ready"
+                time.sleep(0.3)
+        assert "dask/gone" in report["collectors"]
+        time.sleep(1.5)  # the collector is now mid-poll on the silent source
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        assert time.monotonic() - started < 5
+        assert proc.returncode == 0
+    finally:
+        silent.close()
+        if proc.poll() is None:
+            proc.kill()
