@@ -7,6 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 
 from dashboard.store.db import make_engine
+import dashboard.store  # noqa: F401 - imports every model module onto Base.metadata
 from dashboard.store.models import Base
 
 config = context.config

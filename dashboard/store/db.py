@@ -49,3 +49,21 @@ def insert_rows(conn, table, columns: tuple[str, ...], rows: list[tuple]) -> Non
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
     conn.exec_driver_sql(sql, rows)
+
+
+def upsert_rows(conn, table, keys: tuple[str, ...], columns: tuple[str, ...], rows: list[tuple],
+                merge: dict[str, str] | None = None) -> None:
+    """Insert positional rows, updating on a key conflict; the hot path for Celery events.
+
+    `merge` gives, per column, the SQL that picks the stored value (`{t}.col`) or the new one
+    (`excluded.col`); columns not named take the new value. The same SQL serves SQLite and
+    PostgreSQL, so only the parameter mark differs.
+    """
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    merge = merge or {}
+    updates = ", ".join(
+        f"{c} = {merge.get(c, 'excluded.{c}').format(t=table.name, c=c)}" for c in columns if c not in keys
+    )
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
+           f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
+    conn.exec_driver_sql(sql, rows)

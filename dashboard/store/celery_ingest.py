@@ -1,0 +1,208 @@
+"""Celery events into rows: tasks merged by uuid, workers by hostname, outcomes per minute.
+
+The writer hands a whole batch of events to `write_events`, which folds the events of one
+task into one row before touching the database: a task's sent/received/started/succeeded
+usually arrive within one batch, so four events cost one upsert.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.engine import Connection
+
+from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
+from dashboard.store.db import upsert_rows
+
+# Celery's argsrepr/kwargsrepr limit (celery.app.amqp: saferepr(args, 1024)); a repr that long
+# and ending in saferepr's ellipsis was cut.
+ARGSREPR_MAXSIZE = 1024
+
+EVENT_STATE = {
+    "task-sent": "PENDING", "task-received": "RECEIVED", "task-started": "STARTED",
+    "task-succeeded": "SUCCESS", "task-failed": "FAILURE", "task-retried": "RETRY",
+    "task-revoked": "REVOKED", "task-rejected": "REJECTED",
+}
+# The event's timestamp column and the event fields copied as they are.
+EVENT_TIME = {t: f"{t[5:]}_at" for t in EVENT_STATE}
+COPIED = {
+    "task-sent": ("name", "queue", "exchange", "routing_key", "retries", "eta", "expires", "parent_id", "root_id"),
+    "task-received": ("name", "retries", "eta", "expires", "parent_id", "root_id"),
+    "task-started": (),
+    "task-succeeded": ("runtime",),
+    "task-failed": ("exception", "traceback"),
+    "task-retried": ("exception", "traceback"),
+    "task-revoked": (),
+    "task-rejected": (),
+}
+TASK_COLUMNS = tuple(c.name for c in CeleryTask.__table__.columns)
+TASK_KEYS = ("source", "uuid")
+# A stored value survives unless the batch brings one; state follows the newest event.
+TASK_MERGE = {c: "COALESCE(excluded.{c}, {t}.{c})" for c in TASK_COLUMNS}
+TASK_MERGE |= {
+    "state": "CASE WHEN excluded.state_at >= {t}.state_at THEN excluded.state ELSE {t}.state END",
+    "state_at": "CASE WHEN excluded.state_at >= {t}.state_at THEN excluded.state_at ELSE {t}.state_at END",
+    "first_seen_at": "CASE WHEN excluded.first_seen_at < {t}.first_seen_at THEN excluded.first_seen_at ELSE {t}.first_seen_at END",
+}
+WORKER_COLUMNS = tuple(c.name for c in CeleryWorker.__table__.columns)
+WORKER_KEYS = ("source", "hostname")
+WORKER_MERGE = {c: "COALESCE(excluded.{c}, {t}.{c})" for c in WORKER_COLUMNS}
+WORKER_MERGE |= {
+    "online": "CASE WHEN excluded.updated_at >= {t}.updated_at THEN excluded.online ELSE {t}.online END",
+}
+
+# Runtime histogram: bin i holds runtimes up to 1 ms * 2**(i/4) (19% apart), the last bin the rest.
+RUNTIME_BINS = 81
+OUTCOMES = {"task-succeeded": "succeeded", "task-failed": "failed", "task-retried": "retried"}
+
+
+def runtime_bin(seconds: float) -> int:
+    if seconds <= 0.001:
+        return 0
+    return min(RUNTIME_BINS - 1, math.ceil(4 * math.log2(seconds / 0.001)))
+
+
+def bin_upper(index: int) -> float:
+    return 0.001 * 2 ** (index / 4)
+
+
+def percentile(hist: dict[str, int], q: float) -> float | None:
+    """The runtime (seconds) below which a fraction q of the histogram's tasks fall."""
+    total = sum(hist.values())
+    if not total:
+        return None
+    rank, seen = q * total, 0
+    for index in sorted(int(i) for i in hist):
+        seen += hist[str(index)]
+        if seen >= rank:
+            return bin_upper(index)
+    return bin_upper(max(int(i) for i in hist))
+
+
+def _repr_cut(text: Any) -> bool:
+    return isinstance(text, str) and len(text) >= ARGSREPR_MAXSIZE - 8 and text.rstrip("'\")]}").endswith("...")
+
+
+def _fold_task(rows: dict, source: str, ev: dict) -> None:
+    etype, uuid, ts = ev["type"], ev["uuid"], ev.get("timestamp") or 0.0
+    row = rows.get((source, uuid))
+    if row is None:
+        row = rows[(source, uuid)] = dict.fromkeys(TASK_COLUMNS)
+        row.update(source=source, uuid=uuid, state=EVENT_STATE[etype], state_at=ts, first_seen_at=ts)
+    elif ts >= row["state_at"]:
+        row["state"], row["state_at"] = EVENT_STATE[etype], ts
+    if ts < row["first_seen_at"]:
+        row["first_seen_at"] = ts
+    row[EVENT_TIME[etype]] = ts
+    for field in COPIED[etype]:
+        value = ev.get(field)
+        if value is not None:
+            row[field] = value
+    if etype in ("task-sent", "task-received") and ("args" in ev or "kwargs" in ev):
+        row["args"], row["kwargs"] = ev.get("args"), ev.get("kwargs")
+        row["args_truncated"] = _repr_cut(row["args"]) or _repr_cut(row["kwargs"])
+    if etype == "task-succeeded" and ev.get("result") is not None:
+        row["result"] = ev["result"]
+    if ev.get("hostname") and etype != "task-sent":
+        row["worker"] = ev["hostname"]
+
+
+def _fold_worker(rows: dict, source: str, ev: dict) -> None:
+    key = (source, ev["hostname"])
+    ts = ev.get("timestamp") or 0.0
+    row = rows.get(key)
+    if row is not None and ts < row["updated_at"]:
+        return
+    row = rows[key] = {**dict.fromkeys(WORKER_COLUMNS), **(row or {})}
+    row.update(source=source, hostname=ev["hostname"], online=ev["type"] != "worker-offline",
+               last_heartbeat=ts, updated_at=ts)
+    for field in ("freq", "active", "processed", "sw_ident", "sw_ver", "sw_sys"):
+        if ev.get(field) is not None:
+            row[field] = ev[field]
+    if ev.get("loadavg") is not None:
+        row["loadavg"] = list(ev["loadavg"])
+
+
+def _as_db(row: dict, columns: Iterable[str], json_columns: tuple[str, ...] = ()) -> tuple:
+    return tuple(json.dumps(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns)
+
+
+def _task_identity(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
+    """Name and queue of tasks, as stored after this batch's merge (outcome events carry neither)."""
+    found: dict[tuple[str, str], tuple] = {}
+    keys_list = list(keys)
+    for i in range(0, len(keys_list), 400):
+        chunk = keys_list[i:i + 400]
+        query = select(CeleryTask.source, CeleryTask.uuid, CeleryTask.name, CeleryTask.queue).where(
+            tuple_(CeleryTask.source, CeleryTask.uuid).in_(chunk))
+        for source, uuid, name, queue in conn.execute(query):
+            found[(source, uuid)] = (name, queue)
+    return found
+
+
+def _write_minutes(conn: Connection, outcomes: list[tuple], identity: dict) -> None:
+    """Add this batch's outcomes to the per-minute rows, by task name and by queue."""
+    minutes: dict[tuple, dict[str, Any]] = {}
+    for source, uuid, outcome, ts, runtime in outcomes:
+        name, queue = identity.get((source, uuid), (None, None))
+        bucket = int(ts // 60) * 60
+        for dimension, key in (("name", name), ("queue", queue)):
+            if not key:
+                continue
+            agg = minutes.setdefault((source, dimension, key, bucket),
+                                     {"succeeded": 0, "failed": 0, "retried": 0, "runtime_sum": 0.0, "runtime_hist": {}})
+            agg[outcome] += 1
+            if runtime is not None:
+                agg["runtime_sum"] += runtime
+                b = str(runtime_bin(runtime))
+                agg["runtime_hist"][b] = agg["runtime_hist"].get(b, 0) + 1
+    if not minutes:
+        return
+    # The writer is the only writer, so read-merge-write here cannot race anyone.
+    t = CeleryMinute
+    stored = conn.execute(
+        select(t.source, t.dimension, t.key, t.bucket, t.succeeded, t.failed, t.retried, t.runtime_sum, t.runtime_hist)
+        .where(tuple_(t.source, t.dimension, t.key, t.bucket).in_(list(minutes)))
+    )
+    for source, dimension, key, bucket, succeeded, failed, retried, runtime_sum, hist in stored:
+        agg = minutes[(source, dimension, key, bucket)]
+        agg["succeeded"] += succeeded
+        agg["failed"] += failed
+        agg["retried"] += retried
+        agg["runtime_sum"] += runtime_sum
+        for b, n in (hist or {}).items():
+            agg["runtime_hist"][b] = agg["runtime_hist"].get(b, 0) + n
+    columns = ("source", "dimension", "key", "bucket", "succeeded", "failed", "retried", "runtime_sum", "runtime_hist")
+    upsert_rows(conn, t.__table__, columns[:4], columns, [
+        (*key, a["succeeded"], a["failed"], a["retried"], a["runtime_sum"], json.dumps(a["runtime_hist"]))
+        for key, a in minutes.items()
+    ])
+
+
+def write_events(conn: Connection, items: list[tuple[str, dict]]) -> None:
+    """Writer handler for "celery_event" payloads: (source name, Celery event dict)."""
+    tasks: dict[tuple[str, str], dict] = {}
+    workers: dict[tuple[str, str], dict] = {}
+    outcomes: list[tuple] = []
+    for source, ev in items:
+        etype = ev.get("type", "")
+        if etype in EVENT_STATE and ev.get("uuid"):
+            _fold_task(tasks, source, ev)
+            if etype in OUTCOMES:
+                outcomes.append((source, ev["uuid"], OUTCOMES[etype], ev.get("timestamp") or 0.0, ev.get("runtime")))
+        elif etype.startswith("worker-") and ev.get("hostname"):
+            _fold_worker(workers, source, ev)
+    if tasks:
+        upsert_rows(conn, CeleryTask.__table__, TASK_KEYS, TASK_COLUMNS,
+                    [_as_db(r, TASK_COLUMNS) for r in tasks.values()], TASK_MERGE)
+    if workers:
+        upsert_rows(conn, CeleryWorker.__table__, WORKER_KEYS, WORKER_COLUMNS,
+                    [_as_db(r, WORKER_COLUMNS, ("loadavg", "info")) for r in workers.values()], WORKER_MERGE)
+    if outcomes:
+        _write_minutes(conn, outcomes, _task_identity(conn, {(s, u) for s, u, *_ in outcomes}))
+
+
+HANDLERS = {"celery_event": write_events}

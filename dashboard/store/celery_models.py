@@ -1,0 +1,97 @@
+"""Celery history: tasks with their whole lifecycle, workers, and per-minute task statistics."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dashboard.store.models import Base
+
+
+class CeleryTask(Base):
+    """One task (by uuid) of one Celery source, merged from every event seen for it."""
+
+    __tablename__ = "celery_tasks"
+    __table_args__ = (
+        # Paging newest-first, alone or within a state, name or worker filter.
+        Index("ix_celery_tasks_seen", "source", "first_seen_at", "uuid"),
+        Index("ix_celery_tasks_state", "source", "state", "first_seen_at"),
+        Index("ix_celery_tasks_name", "source", "name", "first_seen_at"),
+        Index("ix_celery_tasks_worker", "source", "worker", "first_seen_at"),
+        Index("ix_celery_tasks_parent", "parent_id"),
+        Index("ix_celery_tasks_retry_of", "retry_of"),
+    )
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    state_at: Mapped[float] = mapped_column(Float)  # time of the event that set `state`
+    first_seen_at: Mapped[float] = mapped_column(Float)
+    sent_at: Mapped[float | None] = mapped_column(Float)
+    received_at: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[float | None] = mapped_column(Float)
+    succeeded_at: Mapped[float | None] = mapped_column(Float)
+    failed_at: Mapped[float | None] = mapped_column(Float)
+    retried_at: Mapped[float | None] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float)
+    rejected_at: Mapped[float | None] = mapped_column(Float)
+    runtime: Mapped[float | None] = mapped_column(Float)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    queue: Mapped[str | None] = mapped_column(String(255))
+    exchange: Mapped[str | None] = mapped_column(String(255))
+    routing_key: Mapped[str | None] = mapped_column(String(255))
+    retries: Mapped[int | None] = mapped_column(Integer)
+    eta: Mapped[str | None] = mapped_column(String(64))
+    expires: Mapped[str | None] = mapped_column(String(64))
+    parent_id: Mapped[str | None] = mapped_column(String(64))
+    root_id: Mapped[str | None] = mapped_column(String(64))
+    # As Celery sent them: reprs, cut at its argsrepr limit; the flag says when they were cut.
+    args: Mapped[str | None] = mapped_column(Text)
+    kwargs: Mapped[str | None] = mapped_column(Text)
+    args_truncated: Mapped[bool | None] = mapped_column(Boolean)
+    result: Mapped[str | None] = mapped_column(Text)
+    exception: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    # Set when jobdash re-sent a failed task: the uuid it retries.
+    retry_of: Mapped[str | None] = mapped_column(String(64))
+
+
+class CeleryWorker(Base):
+    """A worker as its last events and inspect replies describe it."""
+
+    __tablename__ = "celery_workers"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    online: Mapped[bool] = mapped_column(Boolean)
+    last_heartbeat: Mapped[float | None] = mapped_column(Float)
+    freq: Mapped[float | None] = mapped_column(Float)  # heartbeat interval, seconds
+    active: Mapped[int | None] = mapped_column(Integer)
+    processed: Mapped[int | None] = mapped_column(Integer)
+    loadavg: Mapped[list[float] | None] = mapped_column(JSON)
+    sw_ident: Mapped[str | None] = mapped_column(String(64))
+    sw_ver: Mapped[str | None] = mapped_column(String(64))
+    sw_sys: Mapped[str | None] = mapped_column(String(64))
+    # From inspect: pool, queues, prefetch and the rest of `stats`.
+    info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class CeleryMinute(Base):
+    """Outcomes and runtime histogram of one task name (or queue) over one minute."""
+
+    __tablename__ = "celery_minutes"
+    __table_args__ = (Index("ix_celery_minutes_bucket", "source", "bucket"),)
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(8), primary_key=True)  # "name" | "queue"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)  # epoch seconds, multiple of 60
+    succeeded: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    retried: Mapped[int] = mapped_column(Integer, default=0)
+    runtime_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    # Counts per log-spaced runtime bin (see dashboard.store.celery_ingest.RUNTIME_BINS).
+    runtime_hist: Mapped[list[int]] = mapped_column(JSON)
