@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
@@ -49,10 +49,12 @@ TASK_MERGE |= {
 }
 WORKER_COLUMNS = tuple(c.name for c in CeleryWorker.__table__.columns)
 WORKER_KEYS = ("source", "hostname")
-WORKER_MERGE = {c: "COALESCE(excluded.{c}, {t}.{c})" for c in WORKER_COLUMNS}
-WORKER_MERGE |= {
-    "online": "CASE WHEN excluded.updated_at >= {t}.updated_at THEN excluded.online ELSE {t}.online END",
+# A late event (older than what is stored) changes nothing; a newer one keeps what it lacks.
+WORKER_MERGE = {
+    c: "CASE WHEN excluded.updated_at >= {t}.updated_at THEN COALESCE(excluded.{c}, {t}.{c}) ELSE {t}.{c} END"
+    for c in WORKER_COLUMNS
 }
+WORKER_MERGE["online"] = "CASE WHEN excluded.updated_at >= {t}.updated_at THEN excluded.online ELSE {t}.online END"
 
 # Runtime histogram: bin i holds runtimes up to 1 ms * 2**(i/4) (19% apart), the last bin the rest.
 RUNTIME_BINS = 81
@@ -130,16 +132,23 @@ def _as_db(row: dict, columns: Iterable[str], json_columns: tuple[str, ...] = ()
     return tuple(json.dumps(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns)
 
 
-def _task_identity(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
-    """Name and queue of tasks, as stored after this batch's merge (outcome events carry neither)."""
+def _task_identity(conn: Connection, tasks: dict, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
+    """Name and queue of the tasks with an outcome in this batch (outcome events carry neither):
+    from the batch's own rows, else as stored by earlier batches."""
     found: dict[tuple[str, str], tuple] = {}
-    keys_list = list(keys)
-    for i in range(0, len(keys_list), 400):
-        chunk = keys_list[i:i + 400]
-        query = select(CeleryTask.source, CeleryTask.uuid, CeleryTask.name, CeleryTask.queue).where(
-            tuple_(CeleryTask.source, CeleryTask.uuid).in_(chunk))
-        for source, uuid, name, queue in conn.execute(query):
-            found[(source, uuid)] = (name, queue)
+    wanted: dict[str, list[str]] = {}
+    for key in keys:
+        row = tasks[key]
+        if row["name"] and row["queue"]:
+            found[key] = (row["name"], row["queue"])
+        else:
+            wanted.setdefault(key[0], []).append(key[1])
+    for source, uuids in wanted.items():
+        for i in range(0, len(uuids), 500):
+            query = select(CeleryTask.uuid, CeleryTask.name, CeleryTask.queue).where(
+                CeleryTask.source == source, CeleryTask.uuid.in_(uuids[i:i + 500]))
+            for uuid, name, queue in conn.execute(query):
+                found[(source, uuid)] = (name, queue)
     return found
 
 
@@ -165,10 +174,12 @@ def _write_minutes(conn: Connection, outcomes: list[tuple], identity: dict) -> N
     t = CeleryMinute
     stored = conn.execute(
         select(t.source, t.dimension, t.key, t.bucket, t.succeeded, t.failed, t.retried, t.runtime_sum, t.runtime_hist)
-        .where(tuple_(t.source, t.dimension, t.key, t.bucket).in_(list(minutes)))
+        .where(t.source.in_({k[0] for k in minutes}), t.bucket.in_({k[3] for k in minutes}))
     )
     for source, dimension, key, bucket, succeeded, failed, retried, runtime_sum, hist in stored:
-        agg = minutes[(source, dimension, key, bucket)]
+        agg = minutes.get((source, dimension, key, bucket))
+        if agg is None:  # same minute, another name or queue, not in this batch
+            continue
         agg["succeeded"] += succeeded
         agg["failed"] += failed
         agg["retried"] += retried
@@ -202,7 +213,7 @@ def write_events(conn: Connection, items: list[tuple[str, dict]]) -> None:
         upsert_rows(conn, CeleryWorker.__table__, WORKER_KEYS, WORKER_COLUMNS,
                     [_as_db(r, WORKER_COLUMNS, ("loadavg", "info")) for r in workers.values()], WORKER_MERGE)
     if outcomes:
-        _write_minutes(conn, outcomes, _task_identity(conn, {(s, u) for s, u, *_ in outcomes}))
+        _write_minutes(conn, outcomes, _task_identity(conn, tasks, {(s, u) for s, u, *_ in outcomes}))
 
 
 HANDLERS = {"celery_event": write_events}
