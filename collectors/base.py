@@ -41,6 +41,10 @@ class Collector:
     def key(self) -> str:
         return f"{self.kind}/{self.name}"
 
+    def emit(self, kind: str, payloads: list[Any]) -> None:
+        """Hand store writes over between polls (streamed events); the runner binds this."""
+        raise RuntimeError(f"{self.key}: emit() called before the collector was bound to a sink")
+
     def collect(self) -> Observation:
         """Poll the source once; raise on failure (the runner records it and backs off)."""
         raise NotImplementedError

@@ -17,6 +17,8 @@ class Sink(Protocol):
 
     def publish(self, collector: Collector, status: dict[str, Any], observation: Observation | None) -> None: ...
 
+    def emit(self, kind: str, payloads: list[Any]) -> None: ...
+
 
 def backoff_delay(interval: float, failures: int, cap: float, rng: random.Random) -> float:
     """Delay before the next try after `failures` consecutive failures: doubled each time,
@@ -33,6 +35,7 @@ class CollectorRunner:
     def __init__(self, collector: Collector, sink: Sink, backoff_cap: float = 60.0):
         self.collector = collector
         self.sink = sink
+        collector.emit = sink.emit
         self.backoff_cap = backoff_cap
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -49,6 +49,10 @@ class Runtime:
         for kind, payload in observation.records:
             self.writer.submit(kind, payload)
 
+    def emit(self, kind: str, payloads: list[Any]) -> None:
+        """Store writes a collector streams between polls (e.g. Celery events)."""
+        self.writer.submit_many(kind, payloads)
+
     # -- reads ---------------------------------------------------------------------------
     def overview_snapshot(self) -> dict[str, dict[str, Any]]:
         """Every configured source keyed "kind/name", with its stored status (or unknown)."""

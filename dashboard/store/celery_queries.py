@@ -1,0 +1,187 @@
+"""Reads of Celery history: task pages with filters and search, task detail, workers, stats."""
+from __future__ import annotations
+
+import base64
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Engine
+
+from dashboard.store.celery_ingest import EVENT_STATE, percentile
+from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
+
+STATES = sorted(set(EVENT_STATE.values()))
+# search key -> (column, how it matches)
+SEARCH_KEYS = {
+    "state": (CeleryTask.state, "exact"),
+    "name": (CeleryTask.name, "contains"),
+    "worker": (CeleryTask.worker, "contains"),
+    "queue": (CeleryTask.queue, "exact"),
+    "uuid": (CeleryTask.uuid, "prefix"),
+    "args": (CeleryTask.args, "contains"),
+    "kwargs": (CeleryTask.kwargs, "contains"),
+    "result": (CeleryTask.result, "contains"),
+    "exception": (CeleryTask.exception, "contains"),
+}
+COUNT_CAP = 10_000  # beyond this a page says "10,000+" instead of counting millions of rows
+LIST_COLUMNS = ("uuid", "name", "state", "state_at", "first_seen_at", "received_at", "started_at", "runtime",
+                "worker", "queue", "retries", "args", "kwargs", "args_truncated", "exception", "retry_of")
+
+
+class QueryError(ValueError):
+    """A filter or search the user typed that cannot be run; the message says why."""
+
+
+@dataclass
+class TaskFilter:
+    state: str | None = None
+    name: str | None = None
+    worker: str | None = None
+    queue: str | None = None
+    since: float | None = None
+    until: float | None = None
+    search: str = ""
+    terms: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def parse_search(text: str) -> list[tuple[str, str]]:
+    """Split `state:FAILURE name:billing args:42 "free text"` into (key, value) terms, AND-ed.
+    A term without a key searches names, args and kwargs."""
+    try:
+        tokens = shlex.split(text)
+    except ValueError as exc:
+        raise QueryError(f"search: {exc}") from None
+    terms = []
+    for token in tokens:
+        key, sep, value = token.partition(":")
+        if not sep:
+            terms.append(("any", token))
+            continue
+        key = key.lower()
+        if key not in SEARCH_KEYS:
+            raise QueryError(f"search: unknown key {key!r}; use one of {', '.join(SEARCH_KEYS)}")
+        if not value:
+            raise QueryError(f"search: {key}: needs a value, e.g. {key}:something")
+        if key == "state":
+            value = value.upper()
+            if value not in STATES:
+                raise QueryError(f"search: state must be one of {', '.join(STATES)}; got {value!r}")
+        terms.append((key, value))
+    return terms
+
+
+def _condition(key: str, value: str):
+    if key == "any":
+        pattern = f"%{_escape_like(value)}%"
+        return or_(CeleryTask.name.like(pattern, escape="\\"), CeleryTask.args.like(pattern, escape="\\"),
+                   CeleryTask.kwargs.like(pattern, escape="\\"), CeleryTask.uuid == value)
+    column, how = SEARCH_KEYS[key]
+    if how == "exact":
+        return column == value
+    if how == "prefix":
+        return column.like(f"{_escape_like(value)}%", escape="\\")
+    return column.like(f"%{_escape_like(value)}%", escape="\\")
+
+
+def _where(source: str, flt: TaskFilter) -> list:
+    where = [CeleryTask.source == source]
+    for key in ("state", "name", "worker", "queue"):
+        value = getattr(flt, key)
+        if value:
+            where.append(_condition(key, value.upper() if key == "state" else value))
+    if flt.since is not None:
+        where.append(CeleryTask.first_seen_at >= flt.since)
+    if flt.until is not None:
+        where.append(CeleryTask.first_seen_at <= flt.until)
+    where += [_condition(k, v) for k, v in flt.terms]
+    return where
+
+
+def encode_cursor(ts: float, uuid: str) -> str:
+    return base64.urlsafe_b64encode(f"{ts!r}|{uuid}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        ts, uuid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return float(ts), uuid
+    except Exception:
+        raise QueryError("cursor: not one this server made; start from the first page") from None
+
+
+def task_page(engine: Engine, source: str, flt: TaskFilter, after: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """One page of tasks, newest first, by keyset (fast at any depth), with a capped count."""
+    where = _where(source, flt)
+    page_where = list(where)
+    if after:
+        ts, uuid = decode_cursor(after)
+        page_where.append(or_(CeleryTask.first_seen_at < ts, and_(CeleryTask.first_seen_at == ts, CeleryTask.uuid < uuid)))
+    columns = [getattr(CeleryTask, c) for c in LIST_COLUMNS]
+    query = (select(*columns).where(*page_where)
+             .order_by(CeleryTask.first_seen_at.desc(), CeleryTask.uuid.desc()).limit(limit + 1))
+    capped = select(func.count()).select_from(select(CeleryTask.uuid).where(*where).limit(COUNT_CAP + 1).subquery())
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+        total = conn.execute(capped).scalar_one()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "tasks": rows,
+        "next": encode_cursor(rows[-1]["first_seen_at"], rows[-1]["uuid"]) if more else None,
+        "total": min(total, COUNT_CAP), "total_capped": total > COUNT_CAP,
+    }
+
+
+def task_detail(engine: Engine, source: str, uuid: str) -> dict[str, Any] | None:
+    """One task with its children and the retries jobdash made of it."""
+    with engine.connect() as conn:
+        row = conn.execute(select(CeleryTask).where(CeleryTask.source == source, CeleryTask.uuid == uuid)).mappings().first()
+        if row is None:
+            return None
+        task = dict(row)
+        related = select(CeleryTask.uuid, CeleryTask.name, CeleryTask.state, CeleryTask.first_seen_at)
+        task["children"] = [dict(r) for r in conn.execute(
+            related.where(CeleryTask.source == source, CeleryTask.parent_id == uuid).order_by(CeleryTask.first_seen_at).limit(200)).mappings()]
+        task["retried_by"] = [dict(r) for r in conn.execute(
+            related.where(CeleryTask.source == source, CeleryTask.retry_of == uuid).order_by(CeleryTask.first_seen_at)).mappings()]
+    return task
+
+
+def workers(engine: Engine, source: str, now: float | None = None) -> list[dict[str, Any]]:
+    """Workers of a source; one silent for two heartbeat intervals counts as offline."""
+    now = time.time() if now is None else now
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(
+            select(CeleryWorker).where(CeleryWorker.source == source).order_by(CeleryWorker.hostname)).mappings()]
+    for w in rows:
+        age = now - w["last_heartbeat"] if w["last_heartbeat"] else None
+        w["heartbeat_age"] = age
+        w["online"] = bool(w["online"]) and age is not None and age <= 2 * (w["freq"] or 2.0)
+    return rows
+
+
+def minute_stats(engine: Engine, source: str, dimension: str, since: float, until: float | None = None) -> list[dict[str, Any]]:
+    """Per-minute outcomes and runtime percentiles by task name or queue."""
+    until = time.time() if until is None else until
+    m = CeleryMinute
+    with engine.connect() as conn:
+        rows = conn.execute(select(m.key, m.bucket, m.succeeded, m.failed, m.retried, m.runtime_sum, m.runtime_hist)
+                            .where(m.source == source, m.dimension == dimension, m.bucket >= since, m.bucket <= until)
+                            .order_by(m.bucket, m.key)).mappings()
+        out = []
+        for r in rows:
+            done = r["succeeded"] + r["failed"]
+            out.append({"key": r["key"], "ts": r["bucket"], "succeeded": r["succeeded"], "failed": r["failed"],
+                        "retried": r["retried"], "failure_rate": r["failed"] / done if done else None,
+                        "runtime_mean": r["runtime_sum"] / r["succeeded"] if r["succeeded"] else None,
+                        "runtime_p50": percentile(r["runtime_hist"], 0.5),
+                        "runtime_p95": percentile(r["runtime_hist"], 0.95),
+                        "runtime_p99": percentile(r["runtime_hist"], 0.99)})
+    return out
