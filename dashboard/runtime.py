@@ -11,6 +11,7 @@ from collectors.base import Collector, Observation
 from collectors.runner import CollectorRunner
 from dashboard.config import Settings
 from dashboard.live import LiveHub
+from dashboard.rooms import register_rooms
 from dashboard.store import HANDLERS, Writer, make_engine
 from dashboard.store.status import read_statuses
 from dashboard.store.timeseries import Point, Retention
@@ -33,8 +34,7 @@ class Runtime:
         self._pruner: threading.Thread | None = None
         if hub is not None:
             self.writer.add_listener(hub.on_commit)
-            hub.add_room("overview", self.overview_snapshot)
-            hub.add_translator("source_status", _status_deltas)
+            register_rooms(hub, self)
 
     # -- collector sink ------------------------------------------------------------------
     def publish(self, collector: Collector, status: dict[str, Any], observation: Observation | None) -> None:
@@ -116,7 +116,3 @@ class Runtime:
         retention = Retention(s.retention_raw_hours, s.retention_minute_days, s.retention_hour_days)
         while not self._stop.wait(PRUNE_EVERY):
             self.writer.submit("prune", retention)
-
-
-def _status_deltas(statuses: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {"overview": {f"{s['kind']}/{s['name']}": s for s in statuses}}

@@ -125,4 +125,11 @@ def read_series(
         ]
 
 
+def series_labels(engine: Engine, source: str, metric: str) -> list[str]:
+    """Labels a metric of a source has had (e.g. the queues whose depth was sampled)."""
+    with engine.connect() as conn:
+        query = select(Rollup.label).where(Rollup.source == source, Rollup.metric == metric, Rollup.step == 3600)
+        return sorted(conn.execute(query.distinct()).scalars())
+
+
 HANDLERS = {"sample": write_points, "prune": prune}
