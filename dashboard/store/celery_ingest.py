@@ -216,4 +216,47 @@ def write_events(conn: Connection, items: list[tuple[str, dict]]) -> None:
         _write_minutes(conn, outcomes, _task_identity(conn, tasks, {(s, u) for s, u, *_ in outcomes}))
 
 
-HANDLERS = {"celery_event": write_events}
+def write_retry_links(conn: Connection, links: list[dict]) -> None:
+    """Record tasks jobdash sent as retries: the new uuid, the task it retries, name and queue.
+
+    state_at 0 lets the new task's own events, whenever they land, set its state.
+    """
+    rows = []
+    for link in links:
+        row = dict.fromkeys(TASK_COLUMNS)
+        row.update(source=link["source"], uuid=link["uuid"], retry_of=link["retry_of"], name=link["name"],
+                   queue=link["queue"], state="PENDING", state_at=0.0, first_seen_at=link["at"], sent_at=link["at"])
+        rows.append(_as_db(row, TASK_COLUMNS))
+    upsert_rows(conn, CeleryTask.__table__, TASK_KEYS, TASK_COLUMNS, rows, TASK_MERGE)
+
+
+def write_worker_drains(conn: Connection, drains: list[dict]) -> None:
+    """Remember which queues jobdash drained a worker of (empty once resumed)."""
+    t = CeleryWorker
+    for drain in drains:
+        where = (t.source == drain["source"], t.hostname == drain["hostname"])
+        info = conn.execute(select(t.info).where(*where)).scalar_one_or_none() or {}
+        conn.execute(t.__table__.update().where(*where).values(info={**info, "drained": drain["drained"]}))
+
+
+def write_worker_info(conn: Connection, infos: list[dict]) -> None:
+    """Store what inspect says of each worker (stats, queues, registered...), keeping jobdash's marks."""
+    t = CeleryWorker
+    for item in infos:
+        where = (t.source == item["source"], t.hostname == item["hostname"])
+        stored = conn.execute(select(t.info).where(*where)).first()
+        if stored is None:
+            conn.execute(t.__table__.insert().values(
+                source=item["source"], hostname=item["hostname"], online=True, updated_at=item["at"],
+                last_heartbeat=None, info=item["info"]))
+        else:
+            kept = {k: v for k, v in (stored[0] or {}).items() if k == "drained"}
+            conn.execute(t.__table__.update().where(*where).values(info={**item["info"], **kept}))
+
+
+HANDLERS = {
+    "celery_event": write_events,
+    "celery_retry_link": write_retry_links,
+    "celery_worker_drain": write_worker_drains,
+    "celery_worker_info": write_worker_info,
+}

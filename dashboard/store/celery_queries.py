@@ -139,6 +139,17 @@ def task_page(engine: Engine, source: str, flt: TaskFilter, after: str | None = 
     }
 
 
+def failures(engine: Engine, source: str, name: str, since: float, until: float, limit: int) -> tuple[int, list[dict]]:
+    """How many tasks of `name` failed between since and until, and the first `limit` of them."""
+    where = [CeleryTask.source == source, CeleryTask.name == name, CeleryTask.state == "FAILURE",
+             CeleryTask.first_seen_at >= since, CeleryTask.first_seen_at <= until]
+    with engine.connect() as conn:
+        count = conn.execute(select(func.count()).select_from(CeleryTask).where(*where)).scalar_one()
+        rows = [dict(r) for r in conn.execute(
+            select(CeleryTask).where(*where).order_by(CeleryTask.first_seen_at).limit(limit)).mappings()]
+    return count, rows
+
+
 def task_detail(engine: Engine, source: str, uuid: str) -> dict[str, Any] | None:
     """One task with its children and the retries jobdash made of it."""
     with engine.connect() as conn:
@@ -155,7 +166,8 @@ def task_detail(engine: Engine, source: str, uuid: str) -> dict[str, Any] | None
 
 
 def workers(engine: Engine, source: str, now: float | None = None) -> list[dict[str, Any]]:
-    """Workers of a source; one silent for two heartbeat intervals counts as offline."""
+    """Workers of a source; one silent for two heartbeat intervals (or, without events, missing
+    two inspect pings) counts as offline."""
     now = time.time() if now is None else now
     with engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(
@@ -163,7 +175,11 @@ def workers(engine: Engine, source: str, now: float | None = None) -> list[dict[
     for w in rows:
         age = now - w["last_heartbeat"] if w["last_heartbeat"] else None
         w["heartbeat_age"] = age
-        w["online"] = bool(w["online"]) and age is not None and age <= 2 * (w["freq"] or 2.0)
+        info = w["info"] or {}
+        pinged = info.get("pinged_at")
+        by_ping = pinged is not None and now - pinged <= 2 * info.get("poll_interval", 5.0)
+        w["online"] = bool(w["online"]) and age is not None and age <= 2 * (w["freq"] or 2.0) or by_ping
+        w["drained"] = info.get("drained") or []
     return rows
 
 
