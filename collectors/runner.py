@@ -25,7 +25,7 @@ def backoff_delay(interval: float, failures: int, cap: float, rng: random.Random
     capped, with full jitter in its upper half so many sources do not retry in step."""
     if failures <= 0:
         return interval
-    base = min(cap, interval * (2 ** (failures - 1)))
+    base = min(cap, interval * (2 ** min(failures - 1, 60)))  # bounded: a huge int overflows float
     return base * rng.uniform(0.5, 1.0)
 
 

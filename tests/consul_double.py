@@ -1,0 +1,399 @@
+"""A Consul HTTP API test double: the agent, health, catalog and status endpoints jobdash uses.
+
+Follows Consul's documented API (paths, status codes, JSON field names, X-Consul-Index and
+blocking queries) for one agent that is also the only node of datacenter dc1. Checks are not
+run: their status changes only through `set_check_status` (the tests' stand-in for a check
+result) and through service maintenance mode. Test code only, never product code.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+logger = logging.getLogger(__name__)
+
+DATACENTER = "dc1"
+STATES = ("passing", "warning", "critical")
+MAINT_PREFIX = "_service_maintenance:"
+DEFAULT_MAINT_REASON = ("Maintenance mode is enabled for this service, but no reason was provided. "
+                        "This is a default message.")
+# Go's strconv.ParseBool, which Consul uses for query flags such as ?enable=.
+TRUE_WORDS = {"1", "t", "T", "TRUE", "true", "True"}
+FALSE_WORDS = {"0", "f", "F", "FALSE", "false", "False"}
+
+
+class HTTPError(Exception):
+    """An error answer: Consul replies with a status code and a plain-text reason."""
+
+    def __init__(self, code: int, reason: str):
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+def _duration(text: str) -> float:
+    """Parse a Go duration like 5s, 100ms or 1m into seconds."""
+    total, pos = 0.0, 0
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    for match in re.finditer(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * units[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or not text:
+        raise HTTPError(400, f"Invalid wait time: time: invalid duration {text!r}")
+    return total
+
+
+def _field(body: dict[str, Any], *names: str, default: Any = None) -> Any:
+    """Read a key case-insensitively, as Consul's decoder does (python-consul2 sends lowercase)."""
+    lowered = {key.lower().replace("_", ""): value for key, value in body.items()}
+    for name in names:
+        key = name.lower().replace("_", "")
+        if key in lowered:
+            return lowered[key]
+    return default
+
+
+class ConsulDouble:
+    """One Consul agent and its catalog, served over HTTP on 127.0.0.1."""
+
+    def __init__(self, node: str = "jobdash-double"):
+        self._cond = threading.Condition()
+        self._index = 1
+        self._closing = False
+        self.node = {"ID": str(uuid.uuid4()), "Node": node, "Address": "127.0.0.1", "Datacenter": DATACENTER,
+                     "TaggedAddresses": {"lan": "127.0.0.1", "wan": "127.0.0.1"},
+                     "Meta": {"consul-network-segment": ""}, "CreateIndex": 1, "ModifyIndex": 1}
+        self.services: dict[str, dict[str, Any]] = {}
+        # The node's own serfHealth check is in the catalog, not among the agent's local checks.
+        self.checks: dict[str, dict[str, Any]] = {"serfHealth": self._check(
+            "serfHealth", "Serf Health Status", "passing", output="Agent alive and reachable", local=False)}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.address = ""
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self, port: int = 0) -> "ConsulDouble":
+        """Serve on 127.0.0.1:port (a free one by default); `.address` is "127.0.0.1:PORT"."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server.daemon_threads = True
+        self.address = f"127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="consul-double", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; the port then refuses connections."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+
+    # -- helpers for tests --------------------------------------------------------------------
+
+    def set_check_status(self, check_id: str, status: str, output: str = "") -> None:
+        """Give a check a new status, as if the agent had just run it."""
+        if status not in STATES:
+            raise ValueError(f"status must be one of {STATES}, not {status!r}")
+        with self._cond:
+            if check_id not in self.checks:
+                raise KeyError(check_id)
+            check = self.checks[check_id]
+            check.update(Status=status, Output=output)
+            check["ModifyIndex"] = self._bump()
+
+    @property
+    def index(self) -> int:
+        with self._cond:
+            return self._index
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _bump(self) -> int:
+        """Advance the index after a change and wake blocking queries; caller holds the lock."""
+        self._index += 1
+        self._cond.notify_all()
+        return self._index
+
+    def _check(self, check_id: str, name: str, status: str, service: dict[str, Any] | None = None,
+               notes: str = "", output: str = "", kind: str = "", local: bool = True) -> dict[str, Any]:
+        return {"Node": self.node["Node"], "CheckID": check_id, "Name": name, "Status": status, "Notes": notes,
+                "Output": output, "ServiceID": service["ID"] if service else "",
+                "ServiceName": service["Service"] if service else "",
+                "ServiceTags": list(service["Tags"]) if service else [], "Type": kind, "Interval": "",
+                "Timeout": "", "ExposedPort": 0, "Definition": {}, "CreateIndex": self._index,
+                "ModifyIndex": self._index, "_local": local}
+
+    def register_service(self, body: dict[str, Any]) -> None:
+        name = _field(body, "Name")
+        if not name:
+            raise HTTPError(400, "Missing service name")
+        service_id = _field(body, "ID") or name
+        service = {"ID": service_id, "Service": name, "Tags": list(_field(body, "Tags") or []),
+                   "Meta": dict(_field(body, "Meta") or {}), "Port": int(_field(body, "Port") or 0),
+                   "Address": _field(body, "Address") or "", "Weights": {"Passing": 1, "Warning": 1},
+                   "EnableTagOverride": bool(_field(body, "EnableTagOverride")), "Datacenter": DATACENTER}
+        definitions = list(_field(body, "Checks") or [])
+        if _field(body, "Check"):
+            definitions.insert(0, _field(body, "Check"))
+        specs = []
+        for number, definition in enumerate(definitions, start=1):
+            check_id = _field(definition, "CheckID", "ID") or (
+                f"service:{service_id}" if len(definitions) == 1 else f"service:{service_id}:{number}")
+            status = _field(definition, "Status") or "critical"
+            if status not in STATES:
+                raise HTTPError(400, f"Invalid Check: Status {status!r} is not a valid check status")
+            kind = next((k for k in ("ttl", "http", "tcp", "grpc", "docker", "alias") if _field(definition, k)),
+                        "script" if _field(definition, "Args", "Script") else "")
+            specs.append((check_id, _field(definition, "Name") or f"Service '{name}' check", status,
+                          _field(definition, "Notes") or "", kind))
+        with self._cond:
+            index = self._bump()
+            # Registering an existing ID replaces the service and its checks (maintenance stays).
+            for check_id in [c for c, check in self.checks.items()
+                             if check["ServiceID"] == service_id and not c.startswith(MAINT_PREFIX)]:
+                del self.checks[check_id]
+            existing = self.services.get(service_id)
+            service["CreateIndex"] = existing["CreateIndex"] if existing else index
+            service["ModifyIndex"] = index
+            self.services[service_id] = service
+            for check_id, check_name, status, notes, kind in specs:
+                self.checks[check_id] = self._check(check_id, check_name, status, service, notes=notes, kind=kind)
+
+    def deregister_service(self, service_id: str) -> None:
+        with self._cond:
+            if service_id not in self.services:
+                raise HTTPError(404, f'Unknown service ID "{service_id}". '
+                                     'Ensure that the service ID is passed, not the service name.')
+            del self.services[service_id]
+            for check_id in [c for c, check in self.checks.items() if check["ServiceID"] == service_id]:
+                del self.checks[check_id]
+            self._bump()
+
+    def service_maintenance(self, service_id: str, enable: str | None, reason: str | None) -> None:
+        if enable is None:
+            raise HTTPError(400, "Missing value for enable")
+        if enable not in TRUE_WORDS | FALSE_WORDS:
+            raise HTTPError(400, f"Invalid value for enable: {enable!r}")
+        with self._cond:
+            service = self.services.get(service_id)
+            if service is None:
+                raise HTTPError(404, f'Unknown service ID "{service_id}"')
+            check_id = MAINT_PREFIX + service_id
+            if enable in TRUE_WORDS:
+                if check_id in self.checks:
+                    return
+                self.checks[check_id] = self._check(check_id, "Service Maintenance Mode", "critical", service,
+                                                    notes=reason or DEFAULT_MAINT_REASON, kind="maintenance")
+            elif self.checks.pop(check_id, None) is None:
+                return
+            self._bump()
+
+    def _public(self, check: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in check.items() if not key.startswith("_")}
+
+    def _service_entry(self, service: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in service.items() if key != "Datacenter"}
+
+    # -- reads (the caller holds the lock) ----------------------------------------------------
+
+    def read_agent_services(self) -> dict[str, Any]:
+        return {sid: dict(service) for sid, service in self.services.items()}
+
+    def read_agent_checks(self) -> dict[str, Any]:
+        return {cid: self._public(check) for cid, check in self.checks.items() if check["_local"]}
+
+    def read_health_state(self, state: str) -> list[dict[str, Any]]:
+        if state not in ("any", *STATES):
+            raise HTTPError(400, "Invalid check state")
+        return [self._public(c) for c in self.checks.values() if state in ("any", c["Status"])]
+
+    def read_health_service(self, name: str, passing: bool, tag: str | None) -> list[dict[str, Any]]:
+        entries = []
+        for service in self.services.values():
+            if service["Service"] != name or (tag is not None and tag not in service["Tags"]):
+                continue
+            checks = [self._public(c) for c in self.checks.values() if c["ServiceID"] in ("", service["ID"])]
+            if passing and any(c["Status"] != "passing" for c in checks):
+                continue
+            entries.append({"Node": dict(self.node), "Service": self._service_entry(service), "Checks": checks})
+        return entries
+
+    def read_catalog_services(self) -> dict[str, list[str]]:
+        # A real cluster always lists the servers' own "consul" service.
+        found: dict[str, list[str]] = {"consul": []}
+        for service in self.services.values():
+            tags = found.setdefault(service["Service"], [])
+            tags.extend(t for t in service["Tags"] if t not in tags)
+        return found
+
+    def read_catalog_nodes(self) -> list[dict[str, Any]]:
+        return [dict(self.node)]
+
+    def blocking_read(self, params: dict[str, str], read: Callable[[], Any]) -> tuple[int, Any]:
+        """Answer at once, or, with ?index=N, once the index passes N or ?wait= elapses."""
+        if params.get("dc") not in (None, "", DATACENTER):
+            raise HTTPError(500, "No path to datacenter")
+        wanted = params.get("index")
+        wait = min(_duration(params["wait"]), 600.0) if params.get("wait") else 300.0
+        with self._cond:
+            if wanted:
+                try:
+                    wanted_index = int(wanted)
+                except ValueError:
+                    raise HTTPError(400, f"Invalid index: {wanted!r}") from None
+                deadline = time.monotonic() + wait
+                while self._index <= wanted_index and not self._closing:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+            return self._index, read()
+
+
+def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
+    routes: list[tuple[str, re.Pattern, Callable[..., tuple[int, Any, int | None]]]] = []
+
+    def route(method: str, pattern: str):
+        def register(fn):
+            routes.append((method, re.compile(pattern + r"$"), fn))
+            return fn
+        return register
+
+    def plain(params, read):
+        with double._cond:
+            return 200, read(), None
+
+    def indexed(params, read):
+        index, data = double.blocking_read(params, read)
+        return 200, data, index
+
+    @route("PUT", r"/v1/agent/service/register")
+    def register(params, body):
+        double.register_service(body or {})
+        return 200, None, None
+
+    @route("PUT", r"/v1/agent/service/deregister/(?P<service_id>.+)")
+    def deregister(params, body, service_id):
+        double.deregister_service(service_id)
+        return 200, None, None
+
+    @route("PUT", r"/v1/agent/service/maintenance/(?P<service_id>.+)")
+    def maintenance(params, body, service_id):
+        double.service_maintenance(service_id, params.get("enable"), params.get("reason"))
+        return 200, None, None
+
+    @route("GET", r"/v1/agent/services")
+    def agent_services(params, body):
+        return plain(params, double.read_agent_services)
+
+    @route("GET", r"/v1/agent/checks")
+    def agent_checks(params, body):
+        return plain(params, double.read_agent_checks)
+
+    @route("GET", r"/v1/health/state/(?P<state>[^/]+)")
+    def health_state(params, body, state):
+        if state not in ("any", *STATES):  # refused before any blocking wait
+            raise HTTPError(400, "Invalid check state")
+        return indexed(params, lambda: double.read_health_state(state))
+
+    @route("GET", r"/v1/health/service/(?P<name>[^/]+)")
+    def health_service(params, body, name):
+        passing = "passing" in params and params["passing"] not in FALSE_WORDS
+        return indexed(params, lambda: double.read_health_service(name, passing, params.get("tag")))
+
+    @route("GET", r"/v1/catalog/services")
+    def catalog_services(params, body):
+        return indexed(params, double.read_catalog_services)
+
+    @route("GET", r"/v1/catalog/nodes")
+    def catalog_nodes(params, body):
+        return indexed(params, double.read_catalog_nodes)
+
+    @route("GET", r"/v1/status/leader")
+    def status_leader(params, body):
+        return 200, "127.0.0.1:8300", None
+
+    class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.0: one request per connection, so a stopped double refuses at once.
+        protocol_version = "HTTP/1.0"
+        server_version = "consul-double"
+
+        def log_message(self, fmt: str, *args: Any) -> None:
+            logger.debug("consul double: " + fmt, *args)
+
+        def _dispatch(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            path = unquote(parts.path)
+            params = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
+            try:
+                allowed = []
+                for route_method, pattern, fn in routes:
+                    match = pattern.match(path)
+                    if not match:
+                        continue
+                    if route_method != method:
+                        allowed.append(route_method)
+                        continue
+                    code, data, index = fn(params, self._body(), **match.groupdict())
+                    self._reply(code, data, index)
+                    return
+                if allowed:
+                    raise HTTPError(405, f"method {method} not allowed")
+                raise HTTPError(404, "404 page not found")
+            except HTTPError as exc:
+                self._reply(exc.code, exc.reason, None, text=True)
+
+        def _body(self) -> Any:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if not raw.strip():
+                return None
+            try:
+                return json.loads(raw)
+            except ValueError as exc:
+                raise HTTPError(400, f"Request decode failed: {exc}") from None
+
+        def _reply(self, code: int, data: Any, index: int | None, text: bool = False) -> None:
+            if text:
+                payload, ctype = str(data).encode(), "text/plain; charset=utf-8"
+            elif data is None:
+                payload, ctype = b"", "text/plain; charset=utf-8"
+            else:
+                payload, ctype = json.dumps(data).encode(), "application/json"
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(payload)))
+            if index is not None:
+                self.send_header("X-Consul-Index", str(index))
+                self.send_header("X-Consul-KnownLeader", "true")
+                self.send_header("X-Consul-LastContact", "0")
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self._dispatch("GET")
+
+        def do_PUT(self) -> None:  # noqa: N802
+            self._dispatch("PUT")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._dispatch("POST")
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            self._dispatch("DELETE")
+
+    return Handler
