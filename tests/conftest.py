@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 
 import pytest
@@ -11,8 +12,8 @@ from dashboard.config import Settings
 
 pytest_plugins = ["tests.fixtures_services"]
 
-# The machine's PostgreSQL (trust auth); JOBDASH_TEST_POSTGRES points elsewhere.
-POSTGRES_ADMIN_URL = os.environ.get("JOBDASH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+# The machine's PostgreSQL (trust auth); TEST_POSTGRES_URL points elsewhere.
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _postgres_database():
@@ -65,3 +66,43 @@ def app(settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+# -- logging in ------------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+def add_user(app, name: str, role: str, password: str = PASSWORD) -> None:
+    """Add a user to the app's database unless one of that name exists."""
+    from dashboard.auth.users import add_user as add, find_user
+
+    runtime = app.extensions["jobdash"]
+    if find_user(runtime.engine, name) is None:
+        add(runtime.writer, runtime.engine, name, role, password)
+
+
+def form_csrf(html: str) -> str:
+    """The CSRF token in a page's form."""
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def login(app, role: str = "admin", name: str | None = None, password: str = PASSWORD):
+    """A new test client logged in as `name` (default: the role's name), added with `role` if needed."""
+    name = name or role
+    add_user(app, name, role, password)
+    client = app.test_client()
+    response = client.post("/login", data={"name": name, "password": password,
+                                           "csrf": form_csrf(client.get("/login").text)})
+    assert response.status_code == 302, response.text
+    return client
+
+
+def csrf_of(client) -> str:
+    """The CSRF token of a logged-in client's session."""
+    return client.get("/api/me").json["csrf"]
+
+
+@pytest.fixture
+def admin_client(app):
+    return login(app, "admin")
