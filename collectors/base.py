@@ -41,8 +41,15 @@ class Collector:
     def key(self) -> str:
         return f"{self.kind}/{self.name}"
 
+    bound = False
+
+    def bind(self, sink: Any) -> None:
+        """Connect to the runner's sink; called once, before the first poll."""
+        self.emit = sink.emit
+        self.bound = True
+
     def emit(self, kind: str, payloads: list[Any]) -> None:
-        """Hand store writes over between polls (streamed events); the runner binds this."""
+        """Hand store writes over between polls (streamed events); bind() replaces this."""
         raise RuntimeError(f"{self.key}: emit() called before the collector was bound to a sink")
 
     def collect(self) -> Observation:

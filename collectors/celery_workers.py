@@ -1,14 +1,29 @@
-"""Celery: which workers answer, what they run and hold, how deep their queues are."""
+"""Celery: which workers answer, what they run and hold, how deep their queues are.
+
+Each poll also keeps the event receiver (collectors.celery_events) running, and reconciles
+tasks the store still thinks are running but no worker holds: after a gap in the event
+stream (broker or dashboard down), the result backend or the workers say how they ended.
+"""
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
-from celery import Celery
-
 from collectors.base import Collector, Observation
+from collectors.celery_client import celery_app
+from collectors.celery_events import EventReceiver
 
 logger = logging.getLogger(__name__)
+
+SLOW_EVERY = 30.0  # seconds between the inspect calls whose answers rarely change
+STATS_KEPT = ("pid", "uptime", "prefetch_count", "total", "broker")
+RECONCILE_MAX = 100  # unfinished tasks checked per poll
+FINAL_STATES = ("SUCCESS", "FAILURE", "REVOKED")
+
+# (source, started before) -> tasks the store holds as RECEIVED or STARTED: uuid, worker, state.
+Unfinished = Callable[[str, float], list[dict[str, Any]]]
 
 
 class CeleryCollector(Collector):
@@ -21,69 +36,138 @@ class CeleryCollector(Collector):
         super().__init__(name, interval=interval, timeout=timeout, broker=broker, backend=backend, **options)
         # The ping must wait its whole timeout (nobody knows how many workers exist); the calls
         # after it name the workers that answered and return as soon as all of them reply.
-        # Four such waits plus socket I/O must fit in the poll's budget. Kombu's filesystem
-        # transport (the demo's) polls folders, and a worker busy taking tasks answers late there.
+        # Kombu's filesystem transport (the demo's) polls folders, so replies come late there.
         slow = broker.startswith("filesystem")
-        self.reply_timeout = timeout / 3 if slow else max(0.2, min(1.0, timeout / 5))
-        io_timeout = max(0.5, timeout / 3)
-        self.app = Celery(f"jobdash-{name}", broker=broker, backend=backend or None, set_as_current=False)
-        self.app.conf.update(
-            broker_connection_timeout=io_timeout,
-            broker_connection_retry=False,
-            broker_connection_max_retries=0,
-            broker_transport_options={
-                # redis-py
-                "socket_timeout": io_timeout, "socket_connect_timeout": io_timeout, "max_retries": 0,
-                # py-amqp
-                "read_timeout": io_timeout, "write_timeout": io_timeout,
-                **(transport_options or {}),
-            },
-        )
+        self.reply_timeout = timeout / 3 if slow else max(0.2, min(1.0, timeout / 8))
+        self.app = celery_app(name, broker, backend, timeout, transport_options)
+        self.receiver: EventReceiver | None = None
+        self.unfinished: Unfinished | None = None
+        # Queues ever consumed: a drained worker stops listing its queues, whose depth still matters.
+        self.known_queues: set[str] = set()
+        self._slow: dict[str, dict[str, Any]] = {}
+        self._slow_at = 0.0
+
+    def bind(self, sink) -> None:
+        super().bind(sink)
+        self.unfinished = sink.celery_unfinished
 
     def collect(self) -> Observation:
+        if self.receiver is None and self.bound:
+            self.receiver = EventReceiver(self.app, self.name, self.emit, timeout=self.timeout)
+            self.receiver.start()
         with self.app.connection_for_write() as conn:
             try:
                 # connect() would retry once after a 2 s pause; a poll gets one attempt.
                 conn.ensure_connection(max_retries=0)
             except Exception as exc:
                 raise ConnectionError(f"broker {conn.as_uri()} unreachable: {exc}") from exc
-            return self._observe(conn)
+            observation = self._observe(conn)
+        if self.receiver is not None:
+            events = self.receiver.status()
+            observation.headline["events"] = events["events"]
+            if not events["connected"]:
+                why = f"event stream down: {events['last_error'] or 'connecting'}"
+                observation.degraded = f"{observation.degraded}; {why}" if observation.degraded else why
+        return observation
 
     def _observe(self, conn) -> Observation:
+        now = time.time()
         ping = self.app.control.inspect(timeout=self.reply_timeout, connection=conn).ping() or {}
         workers = sorted(ping)
         problems: list[str] = []
-        active: dict[str, list] = {}
-        reserved: dict[str, list] = {}
-        queue_names: set[str] = set()
+        replies: dict[str, dict[str, Any]] = {}
         if workers:
             inspect = self.app.control.inspect(destination=workers, timeout=self.reply_timeout, connection=conn)
-            active = inspect.active() or {}
-            reserved = inspect.reserved() or {}
-            for worker_queues in (inspect.active_queues() or {}).values():
-                queue_names.update(q["name"] for q in worker_queues or [] if q.get("name"))
-            for what, replies in (("active", active), ("reserved", reserved)):
-                silent = [w for w in workers if w not in replies]
-                if silent:
+            for what in ("active", "reserved", "scheduled", "active_queues"):
+                replies[what] = getattr(inspect, what)() or {}
+                silent = [w for w in workers if w not in replies[what]]
+                if silent and what in ("active", "reserved"):
                     problems.append(f"no {what} reply from {', '.join(silent)}")
+            if now - self._slow_at > SLOW_EVERY or set(workers) - set(self._slow):
+                self._refresh_slow(inspect, workers)
+                self._slow_at = now
         else:
             problems.append("no worker answered")
-        # With no worker (or none telling its queues) the default queue is still worth watching:
-        # that is where tasks pile up.
-        queue_names = queue_names or {self.app.conf.task_default_queue}
-        depths = self._queue_depths(conn, sorted(queue_names), problems)
+        for worker_queues in replies.get("active_queues", {}).values():
+            self.known_queues.update(q["name"] for q in worker_queues or [] if q.get("name"))
+        # With no worker telling its queues, the default queue is still where tasks pile up.
+        depths = self._queue_depths(conn, sorted(self.known_queues or {self.app.conf.task_default_queue}), problems)
 
-        n_active = sum(len(tasks or []) for tasks in active.values())
-        n_reserved = sum(len(tasks or []) for tasks in reserved.values())
+        records = [("celery_worker_info", self._worker_info(w, replies, now)) for w in workers]
+        records += self._reconcile(workers, replies, now)
+        n_active = sum(len(t or []) for t in replies.get("active", {}).values())
+        n_reserved = sum(len(t or []) for t in replies.get("reserved", {}).values())
         metrics = [("workers_online", "", float(len(workers))), ("tasks_active", "", float(n_active)),
                    ("tasks_reserved", "", float(n_reserved))]
         metrics += [("queue_depth", queue, float(depth)) for queue, depth in depths.items()]
         return Observation(
-            headline={"workers": len(workers), "active": n_active, "reserved": n_reserved,
-                      "queued": sum(depths.values())},
-            metrics=metrics,
-            degraded="; ".join(problems) or None,
+            headline={"workers": len(workers), "active": n_active, "reserved": n_reserved, "queued": sum(depths.values())},
+            metrics=metrics, records=records, degraded="; ".join(problems) or None,
         )
+
+    def _refresh_slow(self, inspect, workers: list[str]) -> None:
+        """Stats (pool, prefetch), registered task names and revoked ids: asked every SLOW_EVERY."""
+        stats = inspect.stats() or {}
+        registered = inspect.registered("rate_limit", "time_limit") or {}
+        revoked = inspect.revoked() or {}
+        for worker in workers:
+            s = stats.get(worker) or {}
+            self._slow[worker] = {
+                "pool": s.get("pool") or {}, **{k: s[k] for k in STATS_KEPT if k in s},
+                "registered": registered.get(worker) or [], "revoked": len(revoked.get(worker) or []),
+            }
+
+    def _worker_info(self, worker: str, replies: dict[str, dict[str, Any]], now: float) -> dict[str, Any]:
+        queues = replies.get("active_queues", {}).get(worker) or []
+        info = {
+            **self._slow.get(worker, {}),
+            "queues": [{"name": q.get("name"), "exchange": (q.get("exchange") or {}).get("name"),
+                        "routing_key": q.get("routing_key")} for q in queues],
+            "active": len(replies.get("active", {}).get(worker) or []),
+            "reserved": len(replies.get("reserved", {}).get(worker) or []),
+            "scheduled": len(replies.get("scheduled", {}).get(worker) or []),
+            "pinged_at": now, "poll_interval": self.interval,
+        }
+        return {"source": self.name, "hostname": worker, "at": now, "info": info}
+
+    def _reconcile(self, workers: list[str], replies: dict[str, dict[str, Any]], now: float) -> list[tuple[str, Any]]:
+        """Settle tasks stored as running that no worker holds any more."""
+        if self.unfinished is None:
+            return []
+        held: set[str] = set()
+        for what in ("active", "reserved", "scheduled"):
+            for tasks in replies.get(what, {}).values():
+                for task in tasks or []:
+                    request = task.get("request", task)  # scheduled entries wrap the request
+                    held.add(request.get("id"))
+        answered = set(replies.get("active", {}))
+        records = []
+        # Tasks younger than a few polls may simply have finished in between; their events will come.
+        for task in self.unfinished(self.name, now - max(15.0, 3 * self.interval))[:RECONCILE_MAX]:
+            if task["uuid"] in held or (task["worker"] in workers and task["worker"] not in answered):
+                continue
+            settled = self._from_backend(task["uuid"]) or {
+                "state": "LOST",
+                "note": (f"{task['worker']} no longer holds it" if task["worker"] in workers
+                         else f"{task['worker'] or 'its worker'} went offline") + " and no result backend knows its end",
+            }
+            records.append(("celery_reconcile", {"source": self.name, "uuid": task["uuid"], "at": now, **settled}))
+        return records
+
+    def _from_backend(self, task_id: str) -> dict[str, Any] | None:
+        if not self.app.conf.result_backend:
+            return None
+        try:
+            meta = self.app.AsyncResult(task_id)._get_task_meta() or {}
+        except Exception as exc:  # noqa: BLE001 - the backend being down leaves the task as it is
+            logger.info("celery/%s: backend lookup of %s failed: %s", self.name, task_id, exc)
+            return None
+        if meta.get("status") not in FINAL_STATES:
+            return None
+        failed = meta["status"] == "FAILURE"
+        return {"state": meta["status"], "note": "settled from the result backend after a gap in events",
+                "result": None if failed else repr(meta.get("result")),
+                "exception": repr(meta.get("result")) if failed else None, "traceback": meta.get("traceback")}
 
     def _queue_depths(self, conn, queues: list[str], problems: list[str]) -> dict[str, int]:
         """Messages waiting in each queue, by a passive declare (Redis LLEN, AMQP message count)."""
@@ -105,4 +189,6 @@ class CeleryCollector(Collector):
         return depths
 
     def close(self) -> None:
+        if self.receiver is not None:
+            self.receiver.stop()
         self.app.close()

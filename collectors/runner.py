@@ -35,7 +35,7 @@ class CollectorRunner:
     def __init__(self, collector: Collector, sink: Sink, backoff_cap: float = 60.0):
         self.collector = collector
         self.sink = sink
-        collector.emit = sink.emit
+        collector.bind(sink)
         self.backoff_cap = backoff_cap
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -12,7 +12,7 @@ from collectors.runner import CollectorRunner
 from dashboard.config import Settings
 from dashboard.live import LiveHub
 from dashboard.rooms import register_rooms
-from dashboard.store import HANDLERS, Writer, make_engine
+from dashboard.store import HANDLERS, Writer, celery_queries, make_engine
 from dashboard.store.status import read_statuses
 from dashboard.store.timeseries import Point, Retention
 
@@ -52,6 +52,10 @@ class Runtime:
     def emit(self, kind: str, payloads: list[Any]) -> None:
         """Store writes a collector streams between polls (e.g. Celery events)."""
         self.writer.submit_many(kind, payloads)
+
+    def celery_unfinished(self, source: str, before: float) -> list[dict[str, Any]]:
+        """Tasks of a Celery source stored as received or started since before `before`."""
+        return celery_queries.unfinished(self.engine, source, before)
 
     # -- reads ---------------------------------------------------------------------------
     def overview_snapshot(self) -> dict[str, dict[str, Any]]:

@@ -58,7 +58,7 @@ def test_active_and_queued_follow_the_tasks_sent(celery_worker_redis, collector,
     assert obs.headline["queued"] == 0
 
 
-def test_a_second_worker_and_its_queue_appear_then_go(celery_worker_redis, collector, redis_url):
+def test_a_second_worker_comes_and_goes_and_its_queue_stays_watched(celery_worker_redis, collector, redis_url, sender):
     second = processes.start_celery_worker("dashboard.demo.tasks", redis_url, redis_url,
                                            f"second-{uuid.uuid4().hex[:6]}@localhost", queues="celery,reports",
                                            concurrency=1)
@@ -70,7 +70,13 @@ def test_a_second_worker_and_its_queue_appear_then_go(celery_worker_redis, colle
         second.cleanup()
     obs = collector.collect()
     assert obs.headline["workers"] == 1
-    assert metric(obs, "queue_depth", "reports") is None
+    # Nobody consumes "reports" now: what is sent there piles up, and the depth must show it.
+    for _ in range(3):
+        sender.send_task(SLEEP, args=[0], queue="reports")
+    obs = collector.collect()
+    assert metric(obs, "queue_depth", "reports") == 3
+    assert obs.headline["queued"] == 3
+    sender.control.purge()
 
 
 def test_no_worker_is_degraded_and_the_backlog_still_counted(rabbitmq_url):

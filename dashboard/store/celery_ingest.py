@@ -254,8 +254,21 @@ def write_worker_info(conn: Connection, infos: list[dict]) -> None:
             conn.execute(t.__table__.update().where(*where).values(info={**item["info"], **kept}))
 
 
+def write_reconciled(conn: Connection, settled: list[dict]) -> None:
+    """Settle tasks left RECEIVED/STARTED by a gap in events; a newer event always wins."""
+    t = CeleryTask
+    for item in settled:
+        values = {"state": item["state"], "state_at": item["at"], "note": item.get("note")}
+        values |= {k: item[k] for k in ("result", "exception", "traceback") if item.get(k) is not None}
+        conn.execute(t.__table__.update()
+                     .where(t.source == item["source"], t.uuid == item["uuid"], t.state.in_(("RECEIVED", "STARTED")),
+                            t.state_at < item["at"])
+                     .values(**values))
+
+
 HANDLERS = {
     "celery_event": write_events,
+    "celery_reconcile": write_reconciled,
     "celery_retry_link": write_retry_links,
     "celery_worker_drain": write_worker_drains,
     "celery_worker_info": write_worker_info,

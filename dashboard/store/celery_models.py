@@ -54,6 +54,8 @@ class CeleryTask(Base):
     result: Mapped[str | None] = mapped_column(Text)
     exception: Mapped[str | None] = mapped_column(Text)
     traceback: Mapped[str | None] = mapped_column(Text)
+    # How jobdash settled a task its events left unfinished (see collectors.celery_workers).
+    note: Mapped[str | None] = mapped_column(Text)
     # Set when jobdash re-sent a failed task: the uuid it retries.
     retry_of: Mapped[str | None] = mapped_column(String(64))
 

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 from dashboard.store.celery_ingest import EVENT_STATE, percentile
 from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
 
-STATES = sorted(set(EVENT_STATE.values()))
+# LOST: jobdash's own verdict for a task no worker holds and no backend can settle.
+STATES = sorted({*EVENT_STATE.values(), "LOST"})
 # search key -> (column, how it matches)
 SEARCH_KEYS = {
     "state": (CeleryTask.state, "exact"),
@@ -148,6 +149,16 @@ def failures(engine: Engine, source: str, name: str, since: float, until: float,
         rows = [dict(r) for r in conn.execute(
             select(CeleryTask).where(*where).order_by(CeleryTask.first_seen_at).limit(limit)).mappings()]
     return count, rows
+
+
+def unfinished(engine: Engine, source: str, before: float, limit: int = 500) -> list[dict[str, Any]]:
+    """Tasks still RECEIVED or STARTED whose last event is older than `before`, oldest first."""
+    query = (select(CeleryTask.uuid, CeleryTask.worker, CeleryTask.state, CeleryTask.state_at)
+             .where(CeleryTask.source == source, CeleryTask.state.in_(("RECEIVED", "STARTED")),
+                    CeleryTask.state_at < before)
+             .order_by(CeleryTask.state_at).limit(limit))
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def task_detail(engine: Engine, source: str, uuid: str) -> dict[str, Any] | None:
