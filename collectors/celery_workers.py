@@ -38,7 +38,7 @@ class CeleryCollector(Collector):
         # after it name the workers that answered and return as soon as all of them reply.
         # Kombu's filesystem transport (the demo's) polls folders, so replies come late there.
         slow = broker.startswith("filesystem")
-        self.reply_timeout = timeout / 3 if slow else max(0.2, min(1.0, timeout / 8))
+        self.reply_timeout = timeout / 3 if slow else max(0.2, min(1.0, timeout / 5))
         self.app = celery_app(name, broker, backend, timeout, transport_options)
         self.receiver: EventReceiver | None = None
         self.unfinished: Unfinished | None = None

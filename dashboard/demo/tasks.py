@@ -61,3 +61,21 @@ def sleep(seconds=1.0):
 def echo(*args, **kwargs):
     """Return what it was given."""
     return {"args": list(args), "kwargs": kwargs}
+
+
+@app.task(bind=True, max_retries=3)
+def flaky(self, attempts=2):
+    """Fail and retry itself a second later until the given attempt, then succeed."""
+    if self.request.retries < attempts - 1:
+        raise self.retry(countdown=1, exc=RuntimeError(f"attempt {self.request.retries + 1} failed"))
+    return self.request.retries + 1
+
+
+@app.task
+def fail_once(marker):
+    """Fail the first time (leaving `marker` behind), succeed on any later try: a retryable failure."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("failed once")
+        raise RuntimeError(f"first try fails; {marker} now exists")
+    return "second try worked"
