@@ -5,10 +5,14 @@ from typing import Any
 
 from celery import Celery
 
+from collectors import kombu_filesystem
+
 
 def celery_app(name: str, broker: str, backend: str | None = None, timeout: float = 5.0,
                transport_options: dict[str, Any] | None = None) -> Celery:
     """An app that fails fast: one connection attempt, socket waits within `timeout`."""
+    if broker.startswith("filesystem://"):
+        kombu_filesystem.install()
     io_timeout = max(0.5, timeout / 3)
     app = Celery(f"jobdash-{name}", broker=broker, backend=backend or None, set_as_current=False)
     app.conf.update(

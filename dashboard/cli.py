@@ -1,13 +1,16 @@
-"""The `jobdash` command: serve, collect, demo, db upgrade/downgrade."""
+"""The `jobdash` command: serve, collect, demo, db upgrade/downgrade, user add/list/remove."""
 from __future__ import annotations
 
+import getpass
 import logging
 import signal
 import sys
 import threading
+from contextlib import contextmanager
 
 import click
 
+from dashboard.auth.users import ROLES
 from dashboard.config import ConfigError, Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -51,7 +54,9 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """jobdash: watch and control Celery, Dask, Kafka consumer groups and Consul in one place."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Chatty libraries: their INFO lines drown jobdash's own.
+    for name in ("alembic.runtime.plugins", "kafka", "distributed", "werkzeug"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     ctx.obj = {"config_path": config_path}
 
 
@@ -63,8 +68,15 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run the web dashboard (and, unless run_collectors is off, the collectors)."""
     from dashboard import create_app
 
+    from dashboard.store.auth_store import count_users
+
     settings = _settings(ctx.obj["config_path"])
-    serve_app(create_app(settings), host or settings.host, port or settings.port)
+    app = create_app(settings)
+    if not count_users(app.extensions["jobdash"].engine):
+        settings.read_only = True
+        click.echo("jobdash: no users yet, so nobody can log in and actions are off (read-only).\n"
+                   "  Add an admin, then restart:  jobdash user add NAME --role admin", err=True)
+    serve_app(app, host or settings.host, port or settings.port)
 
 
 @main.command()
@@ -132,6 +144,92 @@ def downgrade(ctx: click.Context, revision: str) -> None:
     settings = _settings(ctx.find_root().obj["config_path"])
     do_downgrade(settings.database_url, revision)
     click.echo(f"jobdash: database at {revision}")
+
+
+@contextmanager
+def _store(settings: Settings):
+    """The database's engine and a running store writer, for commands run without the server."""
+    from dashboard.store import HANDLERS, Writer, make_engine
+
+    if settings.database_url.startswith("sqlite"):
+        from dashboard.store.migrate import upgrade as do_upgrade
+
+        do_upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    writer = Writer(engine, HANDLERS)
+    writer.start()
+    try:
+        yield engine, writer
+    finally:
+        writer.stop()
+        engine.dispose()
+
+
+def _audited(writer, action: str, name: str, params: dict | None, error: Exception | None) -> None:
+    """Audit a user command (as cli:<login name>); on error, say why and exit non-zero."""
+    from dashboard.store.audit_log import audit_row
+
+    writer.write("audit", audit_row(user=f"cli:{getpass.getuser()}", role="", via="cli", action=action, target=name,
+                                    params=params, outcome="refused" if error else "ok",
+                                    error=str(error) if error else None))
+    if error:
+        click.echo(f"jobdash: {error}", err=True)
+        sys.exit(2)
+
+
+@main.group()
+def user() -> None:
+    """Users who may log in (roles: viewer < manager < admin)."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.pass_context
+def user_add(ctx: click.Context, name: str, role: str, password_stdin: bool) -> None:
+    """Add user NAME; the password is asked for twice (or read from stdin)."""
+    from dashboard.auth.users import add_user
+
+    settings = _settings(ctx.find_root().obj["config_path"])
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _store(settings) as (engine, writer):
+        try:
+            add_user(writer, engine, name, role, password)
+        except ValueError as exc:
+            _audited(writer, "user.add", name, {"role": role}, exc)
+        _audited(writer, "user.add", name, {"role": role}, None)
+    click.echo(f"jobdash: added {name} ({role})")
+
+
+@user.command("list")
+@click.pass_context
+def user_list(ctx: click.Context) -> None:
+    """List users and their roles."""
+    from dashboard.store.auth_store import user_rows
+
+    with _store(_settings(ctx.find_root().obj["config_path"])) as (engine, _writer):
+        for row in user_rows(engine):
+            click.echo(f"{row['name']}\t{row['role']}")
+
+
+@user.command("remove")
+@click.argument("name")
+@click.pass_context
+def user_remove(ctx: click.Context, name: str) -> None:
+    """Remove user NAME, ending their sessions and revoking their API tokens."""
+    from dashboard.auth.users import remove_user
+
+    with _store(_settings(ctx.find_root().obj["config_path"])) as (engine, writer):
+        try:
+            remove_user(writer, engine, name)
+        except ValueError as exc:
+            _audited(writer, "user.remove", name, None, exc)
+        _audited(writer, "user.remove", name, None, None)
+    click.echo(f"jobdash: removed {name}")
 
 
 if __name__ == "__main__":

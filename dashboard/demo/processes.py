@@ -181,6 +181,9 @@ def start_celery_worker(app: str, broker: str, backend: str | None, hostname: st
     probe = Celery("jobdash-probe", broker=broker, set_as_current=False)
     probe.conf.update(broker_connection_timeout=2, broker_connection_retry=False, broker_connection_max_retries=0)
     if broker.startswith("filesystem://"):
+        from collectors import kombu_filesystem
+
+        kombu_filesystem.install()
         probe.conf.broker_transport_options = demo_transport_options(child_env.get("JOBDASH_DEMO_DIR"))
 
     def ready() -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from celery import Celery
 
+from collectors import kombu_filesystem
 from dashboard.demo.processes import demo_transport_options
 
 logger = logging.getLogger(__name__)
@@ -17,6 +18,7 @@ def _configure(app: Celery) -> None:
     broker = os.environ.get("JOBDASH_DEMO_BROKER", "filesystem://")
     backend = os.environ.get("JOBDASH_DEMO_BACKEND")
     if broker.startswith("filesystem://"):
+        kombu_filesystem.install()
         # Kombu's filesystem transport needs its folders to exist before anyone connects.
         options = demo_transport_options()
         for key in ("data_folder_in", "data_folder_out", "control_folder"):

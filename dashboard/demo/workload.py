@@ -51,25 +51,35 @@ def _dask_load(stop: threading.Event, address: str) -> None:
             client.gather(futures, errors="skip")
 
 
-def _kafka_load(stop: threading.Event, bootstrap: str) -> None:
-    """Produce orders steadily; a consumer group reads in bursts, so lag rises and falls."""
-    from kafka import KafkaConsumer, KafkaProducer
+def _kafka_produce(stop: threading.Event, bootstrap: str) -> None:
+    """Produce about five orders a second."""
+    from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
-    consumer = KafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False,
-                             auto_offset_reset="earliest")
-    rng = random.Random()
-    n = 0
     try:
+        n = 0
         while not stop.wait(0.2):
             # One record per send keeps tansu's end offsets exact (see ENVIRONMENT.md).
             producer.send(TOPIC, f"order {n}".encode()).get(timeout=10)
             n += 1
-            if rng.random() < 0.1:
-                consumer.poll(timeout_ms=200, max_records=rng.randint(5, 40))
-                consumer.commit()
     finally:
         producer.close()
+
+
+def _kafka_consume(stop: threading.Event, bootstrap: str) -> None:
+    """Consume slower than the producer, with a catch-up burst now and then: lag rises and falls."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False,
+                             auto_offset_reset="earliest")
+    rng = random.Random()
+    try:
+        while not stop.is_set():
+            burst = rng.random() < 0.05
+            consumer.poll(timeout_ms=1000, max_records=500 if burst else rng.randint(1, 6))
+            consumer.commit()
+            stop.wait(rng.uniform(0.5, 2.5))
+    finally:
         consumer.close()
 
 
@@ -90,8 +100,11 @@ def _loop(name: str, target, stop: threading.Event, *args) -> threading.Thread:
 def run_demo(host: str, port: int, workdir: str) -> None:
     """Start the demo services and their workload, then serve the dashboard until stopped."""
     from dashboard import create_app
+    from dashboard.auth.users import ensure_demo_admin
     from dashboard.cli import serve_app
 
+    if processes.port_open(host, port):
+        raise SystemExit(f"jobdash demo: {host}:{port} is already in use; pass --port to choose another")
     root = Path(workdir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     os.environ["JOBDASH_DEMO_DIR"] = str(root)  # read by dashboard.demo.tasks at import
@@ -117,5 +130,9 @@ def run_demo(host: str, port: int, workdir: str) -> None:
         )
         _loop("celery", _celery_load, stop)
         _loop("dask", _dask_load, stop, dask.address)
-        _loop("kafka", _kafka_load, stop, kafka.bootstrap)
-        serve_app(create_app(settings), host, port)
+        _loop("kafka-producer", _kafka_produce, stop, kafka.bootstrap)
+        _loop("kafka-consumer", _kafka_consume, stop, kafka.bootstrap)
+        app = create_app(settings)
+        password = ensure_demo_admin(app.extensions["jobdash"])
+        print(f"jobdash demo: log in at http://{host}:{port}/login as admin, password {password}", flush=True)
+        serve_app(app, host, port)
