@@ -31,4 +31,6 @@ test: setup browser
 
 bench: setup
 	$(PY) -m pip install --quiet -e ".[bench]"
-	$(PY) bench/store_write.py
+	$(PY) -m bench.store_write
+	$(PY) -m bench.celery_ingest
+	$(PY) -m bench.celery_pages
