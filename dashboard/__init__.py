@@ -9,8 +9,11 @@ from flask import Flask
 from flask_socketio import SocketIO
 
 from dashboard.config import Settings, load_settings
-from dashboard.live import LiveHub, LiveNamespace
+from dashboard.auth.web import init_app as init_auth
+from dashboard.auth.web import socket_authorized
+from dashboard.live import LiveHub
 from dashboard.runtime import Runtime
+from dashboard.views.actions_api import LiveActionsNamespace
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +36,12 @@ def create_app(settings: Settings | None = None, start: bool = True) -> Flask:
     app.extensions["socketio"] = socketio
     hub = LiveHub(socketio)
     runtime = Runtime(settings, hub)
-    socketio.on_namespace(LiveNamespace(hub))
+    socketio.on_namespace(LiveActionsNamespace(hub, authorize=socket_authorized))
     app.extensions["jobdash"] = runtime
 
     from dashboard.views import register
 
+    init_auth(app)
     register(app)
     if start:
         runtime.start()

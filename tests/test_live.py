@@ -7,6 +7,7 @@ import pytest
 
 from dashboard import create_app
 from dashboard.config import Settings, SourceConfig
+from tests.conftest import login
 
 SOURCE = SourceConfig(kind="dask", name="lab", options={"address": "tcp://127.0.0.1:1"})
 
@@ -29,7 +30,7 @@ def received(client, name: str) -> list[dict]:
 
 
 def join(app, room="overview"):
-    client = app.extensions["socketio"].test_client(app, namespace="/live")
+    client = app.extensions["socketio"].test_client(app, namespace="/live", flask_test_client=login(app, "viewer"))
     assert client.is_connected("/live")
     ack = client.emit("join", {"room": room}, namespace="/live", callback=True)
     return client, ack
