@@ -142,3 +142,15 @@ def stats(source: str):
     until = _time_arg("until") or time.time()
     since = _time_arg("since") or until - 3600
     return jsonify(stats=q.minute_stats(_runtime().engine, source, by, since, until))
+
+
+@celery_api.get("/<source>/failures")
+def failure_count(source: str):
+    """How many failures of a task name fall in a time range: shown before a bulk retry is confirmed."""
+    _source(source)
+    name = request.args.get("name", "")
+    since, until = _time_arg("since"), _time_arg("until")
+    if not name or since is None or until is None:
+        raise q.QueryError("name, since and until are all required")
+    count, _ = q.failures(_runtime().engine, source, name, since, until, 0)
+    return jsonify(name=name, since=since, until=until, count=count)
