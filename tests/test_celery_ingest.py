@@ -148,3 +148,9 @@ def test_a_generated_stream_stores_every_task_once(store):
     failed = sum(1 for e in events if e["type"] == "task-failed")
     assert states == {"SUCCESS": 500 - failed, "FAILURE": failed}
     assert workers == 8
+
+
+def test_text_a_database_cannot_hold_is_kept_visibly_escaped(store):
+    engine, writer = store
+    feed(writer, [ev("task-received", uuid="s", name="odd", args="('x\udcffy',)", kwargs="{}")])
+    assert task(engine, "s")["args"] == "('x\\udcffy',)"

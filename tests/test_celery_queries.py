@@ -97,3 +97,17 @@ def test_workers_silent_for_two_heartbeats_are_offline(migrated_url):
     assert workers(engine, "s", now=T0 + 3.9)[0]["online"] is True
     assert workers(engine, "s", now=T0 + 4.1)[0]["online"] is False
     engine.dispose()
+
+
+def test_list_rows_carry_only_the_start_of_long_text(migrated_url):
+    engine = make_engine(migrated_url)
+    writer = Writer(engine, HANDLERS)
+    writer.start()
+    long = "(" + repr("z" * 5000) + ",)"
+    writer.write("celery_event", ("s", {"type": "task-received", "uuid": "long", "timestamp": T0, "hostname": "w",
+                                        "name": "n", "args": long, "kwargs": "{}"}))
+    writer.stop()
+    (row,) = task_page(engine, "s", TaskFilter())["tasks"]
+    assert row["args"] == long[:300]
+    assert task_detail(engine, "s", "long")["args"] == long
+    engine.dispose()

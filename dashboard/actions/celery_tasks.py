@@ -18,12 +18,25 @@ SIGNALS = ("SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT", "SIGUSR1")
 RATE_RE = re.compile(r"^(0|\d+(\.\d+)?(/[smh])?)$")
 
 
+def _has_bytes(value: Any) -> bool:
+    if isinstance(value, (bytes, bytearray)):
+        return True
+    if isinstance(value, dict):
+        return any(_has_bytes(k) or _has_bytes(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_has_bytes(v) for v in value)
+    return False
+
+
 def _literal(text: str | None, expected: type, what: str) -> Any:
     value = ast.literal_eval(text) if text not in (None, "") else expected()
     if expected is tuple and isinstance(value, list):
         value = tuple(value)
     if not isinstance(value, expected):
         raise ValueError(f"{what} is a {type(value).__name__}, not a {expected.__name__}")
+    # Celery's saferepr writes bytes as their hex (b'\xff\xfe' shows as b'fffe'): not the call.
+    if _has_bytes(value):
+        raise ValueError(f"{what} holds bytes, which Celery's repr does not keep")
     return value
 
 
@@ -42,7 +55,8 @@ def original_call(app, task: dict[str, Any]) -> tuple[tuple, dict, str]:
         meta = app.AsyncResult(task["uuid"])._get_task_meta() or {}
         if meta.get("args") is not None and meta.get("kwargs") is not None:
             return tuple(meta["args"]), dict(meta["kwargs"]), "result backend"
-    why = ("were truncated by Celery" if task["args_truncated"] else "are not plain Python literals")
+    why = ("were truncated by Celery" if task["args_truncated"]
+           else "are not plain Python literals (or hold bytes, which Celery's repr alters)")
     raise Invalid(409, f"the stored arguments of task {task['uuid']} {why} and no full copy exists "
                        "(a result backend with result_extended=True keeps one); nothing was sent")
 

@@ -85,7 +85,18 @@ def percentile(hist: dict[str, int], q: float) -> float | None:
 
 
 def _repr_cut(text: Any) -> bool:
-    return isinstance(text, str) and len(text) >= ARGSREPR_MAXSIZE - 8 and text.rstrip("'\")]}").endswith("...")
+    return isinstance(text, str) and len(text) >= ARGSREPR_MAXSIZE - 8 and text.rstrip("'\")]}, ").endswith("...")
+
+
+def _storable(value: Any) -> Any:
+    """Text a database can hold: lone surrogates (undecodable bytes Python smuggled into a str)
+    become visible \\udcXX escapes instead of failing the whole write."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def _fold_task(rows: dict, source: str, ev: dict) -> None:
@@ -102,14 +113,14 @@ def _fold_task(rows: dict, source: str, ev: dict) -> None:
     for field in COPIED[etype]:
         value = ev.get(field)
         if value is not None:
-            row[field] = value
+            row[field] = _storable(value)
     if etype in ("task-sent", "task-received") and ("args" in ev or "kwargs" in ev):
-        row["args"], row["kwargs"] = ev.get("args"), ev.get("kwargs")
+        row["args"], row["kwargs"] = _storable(ev.get("args")), _storable(ev.get("kwargs"))
         row["args_truncated"] = _repr_cut(row["args"]) or _repr_cut(row["kwargs"])
     if etype == "task-succeeded" and ev.get("result") is not None:
-        row["result"] = ev["result"]
+        row["result"] = _storable(ev["result"])
     if ev.get("hostname") and etype != "task-sent":
-        row["worker"] = ev["hostname"]
+        row["worker"] = _storable(ev["hostname"])
 
 
 def _fold_worker(rows: dict, source: str, ev: dict) -> None:

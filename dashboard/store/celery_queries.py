@@ -27,6 +27,10 @@ SEARCH_KEYS = {
     "result": (CeleryTask.result, "contains"),
     "exception": (CeleryTask.exception, "contains"),
 }
+# A list row carries the start of long text only (a 1 MiB argument would ride on every refresh);
+# the task's own page has it whole.
+PREVIEWED = ("args", "kwargs", "exception")
+PREVIEW_CHARS = 300
 COUNT_CAP = 10_000  # beyond this a page says "10,000+" instead of counting millions of rows
 LIST_COLUMNS = ("uuid", "name", "state", "state_at", "first_seen_at", "received_at", "started_at", "runtime",
                 "worker", "queue", "retries", "args", "kwargs", "args_truncated", "exception", "retry_of")
@@ -124,7 +128,8 @@ def task_page(engine: Engine, source: str, flt: TaskFilter, after: str | None = 
     if after:
         ts, uuid = decode_cursor(after)
         page_where.append(or_(CeleryTask.first_seen_at < ts, and_(CeleryTask.first_seen_at == ts, CeleryTask.uuid < uuid)))
-    columns = [getattr(CeleryTask, c) for c in LIST_COLUMNS]
+    columns = [func.substr(getattr(CeleryTask, c), 1, PREVIEW_CHARS).label(c) if c in PREVIEWED else getattr(CeleryTask, c)
+               for c in LIST_COLUMNS]
     query = (select(*columns).where(*page_where)
              .order_by(CeleryTask.first_seen_at.desc(), CeleryTask.uuid.desc()).limit(limit + 1))
     capped = select(func.count()).select_from(select(CeleryTask.uuid).where(*where).limit(COUNT_CAP + 1).subquery())

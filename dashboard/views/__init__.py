@@ -8,6 +8,7 @@ def register(app: Flask) -> None:
     from dashboard.views.audit import audit_pages
     from dashboard.views.auth_pages import auth
     from dashboard.views.celery_api import celery_api
+    from dashboard.views.celery_pages import celery_pages
     from dashboard.views.pages import pages
     from dashboard.views.vendor import vendor
 
@@ -16,5 +17,6 @@ def register(app: Flask) -> None:
     app.register_blueprint(audit_pages)
     app.register_blueprint(auth)
     app.register_blueprint(celery_api)
+    app.register_blueprint(celery_pages)
     app.register_blueprint(pages)
     app.register_blueprint(vendor)

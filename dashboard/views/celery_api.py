@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 
 from flask import Blueprint, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -43,7 +43,7 @@ def _source(name: str):
 
 
 def _time_arg(key: str) -> float | None:
-    """A time filter as epoch seconds or ISO 8601 (e.g. 2026-11-27T10:00:00+00:00)."""
+    """A time filter as epoch seconds or ISO 8601 (e.g. 2026-11-27T10:00:00+00:00; UTC without a zone)."""
     raw = request.args.get(key, "").strip()
     if not raw:
         return None
@@ -55,7 +55,8 @@ def _time_arg(key: str) -> float | None:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
         raise q.QueryError(f"{key}: {raw!r} is neither epoch seconds nor an ISO 8601 time") from None
-    return parsed.timestamp()
+    # A time without a zone is UTC, as the pages show times: never the server's local zone.
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def _int_arg(key: str, default: int, low: int, high: int) -> int:

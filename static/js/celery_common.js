@@ -11,6 +11,7 @@ export const api = `${base}/api/celery/${encodeURIComponent(source)}`;
 export const STATES = {
   PENDING: ["○", "pending"], RECEIVED: ["◔", "received"], STARTED: ["▶", "started"], SUCCESS: ["✓", "success"],
   FAILURE: ["✕", "failure"], RETRY: ["↻", "retry"], REVOKED: ["⊘", "revoked"], REJECTED: ["⊗", "rejected"],
+  LOST: ["?", "lost"],
 };
 
 // Server clock minus browser clock, so that ages do not depend on the browser's clock.

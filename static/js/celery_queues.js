@@ -1,0 +1,121 @@
+// Queues page: queue depth over the chosen span, and per-minute outcomes and runtime percentiles,
+// drawn with uPlot from /api/celery/<source>/queues and /stats. Names come from the watched
+// system: uPlot writes series labels with textContent, and so does this script.
+import uPlot from "../../vendor/uplot/dist/uPlot.esm.js";
+import { api, secs } from "./celery_common.js";
+
+const page = document.getElementById("queues-page");
+const since = Number(page.dataset.since);
+const until = Number(page.dataset.until);
+const COLORS = ["#0b5cad", "#b35900", "#116329", "#8250df", "#a40e26", "#1b7c83", "#6e7781", "#bf8700"];
+const charts = [];
+let stats = [];
+
+function width(el) {
+  return Math.max(320, el.clientWidth || 800);
+}
+
+// Series with their own timestamps -> uPlot's aligned data (null where a series has no point).
+function align(seriesList) {
+  const xs = [...new Set(seriesList.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const ys = seriesList.map((s) => {
+    const column = new Array(xs.length).fill(null);
+    for (const [x, y] of s.points) column[index.get(x)] = y;
+    return column;
+  });
+  return [xs, ...ys];
+}
+
+function draw(el, series, data, axisLabel, valueFormat) {
+  const old = charts.find((c) => c.el === el);
+  if (old) {
+    old.plot.destroy();
+    charts.splice(charts.indexOf(old), 1);
+  }
+  const plot = new uPlot({
+    width: width(el), height: 220,
+    scales: { x: { time: true, min: since, max: until } },
+    series: [{}, ...series.map((s, i) => ({
+      label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
+      points: { show: false }, value: (_u, v) => (v == null ? "–" : valueFormat(v)),
+    }))],
+    axes: [{}, { label: axisLabel, values: (_u, ticks) => ticks.map(valueFormat), size: 70 }],
+  }, data, el);
+  charts.push({ el, plot });
+}
+
+function note(id, text) {
+  document.getElementById(id).textContent = text;
+}
+
+async function getJson(path) {
+  const response = await fetch(`${api}${path}`, { credentials: "same-origin" });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+  return body;
+}
+
+async function depth() {
+  const body = await getJson(`/queues?since=${since}&until=${until}`);
+  const series = body.queues.map((q) => ({ label: q.queue, points: q.series.map((p) => [p.ts, p.value]) }));
+  if (!series.some((s) => s.points.length)) {
+    note("depth-note", "No depth sample in this span yet.");
+    return;
+  }
+  note("depth-note", "");
+  draw(document.getElementById("depth-chart"), series, align(series), "messages", (v) => Math.round(v).toLocaleString("en-US"));
+}
+
+function outcomes() {
+  const name = document.getElementById("stats-name").value;
+  const rows = name ? stats.filter((r) => r.key === name) : stats;
+  const perMinute = new Map();
+  for (const r of rows) {
+    const m = perMinute.get(r.ts) || { succeeded: 0, failed: 0 };
+    m.succeeded += r.succeeded;
+    m.failed += r.failed;
+    perMinute.set(r.ts, m);
+  }
+  const minutes = [...perMinute.keys()].sort((a, b) => a - b);
+  if (!minutes.length) {
+    note("stats-note", "No task finished in this span.");
+    return;
+  }
+  note("stats-note", name ? "" : "Runtime percentiles are per task name: choose one to see them.");
+  const outcomeSeries = [{ label: "succeeded", color: "#116329" }, { label: "failed", color: "#a40e26" }];
+  draw(document.getElementById("outcome-chart"), outcomeSeries,
+    [minutes, ...outcomeSeries.map((s) => minutes.map((t) => perMinute.get(t)[s.label]))],
+    "tasks / min", (v) => Math.round(v).toLocaleString("en-US"));
+  const runtimeEl = document.getElementById("runtime-chart");
+  if (!name) {
+    runtimeEl.hidden = true;
+    return;
+  }
+  runtimeEl.hidden = false;
+  const series = [
+    { label: "p50", color: "#0b5cad", points: rows.filter((r) => r.runtime_p50 != null).map((r) => [r.ts, r.runtime_p50]) },
+    { label: "p95", color: "#b35900", points: rows.filter((r) => r.runtime_p95 != null).map((r) => [r.ts, r.runtime_p95]) },
+  ];
+  draw(runtimeEl, series, align(series), "runtime", secs);
+}
+
+async function load() {
+  try {
+    await depth();
+  } catch (err) {
+    note("depth-note", `Could not load the depth history: ${err.message}`);
+  }
+  try {
+    stats = (await getJson(`/stats?by=name&since=${since}&until=${until}`)).stats;
+    outcomes();
+  } catch (err) {
+    note("stats-note", `Could not load the statistics: ${err.message}`);
+  }
+}
+
+document.getElementById("stats-name").addEventListener("change", outcomes);
+window.addEventListener("resize", () => {
+  for (const { el, plot } of charts) plot.setSize({ width: width(el), height: 220 });
+});
+load();

@@ -1,0 +1,207 @@
+// Tasks page: page one follows the room `celery/<source>` (on task deltas it re-reads page one
+// with the current filter, at most once a second), keeps the user's selection, highlights new
+// rows; and the retry controls. Rows are built from <template id="task-row"> with textContent.
+import { subscribe } from "./live.js";
+import { api, iso, secs, setState, setTime, shorten, source, taskUrl, tickTimes } from "./celery_common.js";
+import { bindActions } from "./celery_actions.js";
+
+const table = document.getElementById("tasks");
+const tbody = table.querySelector("tbody");
+const template = document.getElementById("task-row");
+const selected = new Set(); // uuids the user ticked, kept across refreshes
+const rows = new Map(); // uuid -> <tr>
+const REFRESH_MS = 1000;
+
+for (const tr of tbody.querySelectorAll("tr[data-uuid]")) rows.set(tr.dataset.uuid, tr);
+
+function field(tr, name) {
+  return tr.querySelector(`[data-field="${name}"]`);
+}
+
+function argsText(task) {
+  const args = task.args || "";
+  const kwargs = task.kwargs || "";
+  return kwargs && kwargs !== "{}" ? `${args} ${kwargs}`.trim() : args;
+}
+
+function fillRow(tr, task) {
+  tr.dataset.uuid = task.uuid;
+  tr.dataset.state = task.state;
+  setState(field(tr, "state"), task.state);
+  field(tr, "name").textContent = task.name || "?";
+  field(tr, "name").title = task.name || "";
+  const link = field(tr, "uuid");
+  link.textContent = task.uuid;
+  link.href = taskUrl(task.uuid);
+  setTime(field(tr, "seen"), task.received_at ?? task.first_seen_at);
+  field(tr, "runtime").textContent = secs(task.runtime);
+  field(tr, "worker").textContent = task.worker || "";
+  field(tr, "queue").textContent = task.queue || "";
+  const text = argsText(task);
+  field(tr, "args").textContent = shorten(text);
+  field(tr, "args").title = shorten(text, 1000);
+  const box = tr.querySelector("input.pick-box");
+  if (box) {
+    box.value = task.uuid;
+    box.setAttribute("aria-label", `select task ${task.uuid}`);
+    box.checked = selected.has(task.uuid);
+  }
+}
+
+function showTotal(total, capped) {
+  const el = document.getElementById("total");
+  el.dataset.total = total;
+  el.dataset.capped = String(capped);
+  el.textContent = total.toLocaleString("en-US") + (capped ? "+" : "");
+}
+
+function showError(message) {
+  const el = document.getElementById("search-error");
+  el.textContent = message || "";
+  el.hidden = !message;
+}
+
+function render(page) {
+  const next = [];
+  const fresh = [];
+  for (const task of page.tasks) {
+    let tr = rows.get(task.uuid);
+    if (!tr) {
+      tr = template.content.firstElementChild.cloneNode(true);
+      fresh.push(tr);
+    }
+    fillRow(tr, task);
+    next.push([task.uuid, tr]);
+  }
+  rows.clear();
+  for (const [uuid, tr] of next) rows.set(uuid, tr);
+  // The same <tr> elements move; a ticked box or a focused link stays as the user left it.
+  tbody.replaceChildren(...next.map(([, tr]) => tr));
+  for (const tr of fresh) {
+    tr.classList.add("fresh");
+    tr.addEventListener("animationend", () => tr.classList.remove("fresh"), { once: true });
+  }
+  showTotal(page.total, page.total_capped);
+  document.getElementById("no-tasks").hidden = page.tasks.length > 0;
+  syncPickAll();
+}
+
+// -- live refresh of page one, at most once a second -------------------------------------------
+let lastFetch = 0;
+let timer = null;
+let inflight = false;
+let again = false;
+
+function schedule() {
+  if (timer !== null) return;
+  timer = setTimeout(refresh, Math.max(0, REFRESH_MS - (Date.now() - lastFetch)));
+}
+
+async function refresh() {
+  timer = null;
+  if (inflight) {
+    again = true;
+    return;
+  }
+  inflight = true;
+  lastFetch = Date.now();
+  try {
+    const response = await fetch(`${api}/tasks?${table.dataset.apiQuery}`, { credentials: "same-origin" });
+    const body = await response.json();
+    if (!response.ok) {
+      showError(body.error || `HTTP ${response.status}`);
+      return;
+    }
+    showError("");
+    render(body);
+  } catch (err) {
+    console.warn("tasks refresh failed:", err);
+  } finally {
+    inflight = false;
+    if (again) {
+      again = false;
+      schedule();
+    }
+  }
+}
+
+if (table.dataset.live === "true") {
+  subscribe(`celery/${source}`, () => schedule(), (delta) => {
+    if (Object.keys(delta).some((key) => key.startsWith("task:"))) schedule();
+  });
+}
+
+// -- selection ---------------------------------------------------------------------------------
+const pickAll = document.getElementById("pick-all");
+const countEl = document.getElementById("selected-count");
+
+function syncPickAll() {
+  if (countEl) countEl.textContent = String(selected.size);
+  if (!pickAll) return;
+  const boxes = [...tbody.querySelectorAll("input.pick-box")];
+  const ticked = boxes.filter((b) => b.checked).length;
+  pickAll.checked = boxes.length > 0 && ticked === boxes.length;
+  pickAll.indeterminate = ticked > 0 && ticked < boxes.length;
+}
+
+tbody.addEventListener("change", (event) => {
+  const box = event.target.closest("input.pick-box");
+  if (!box) return;
+  if (box.checked) selected.add(box.value);
+  else selected.delete(box.value);
+  syncPickAll();
+});
+
+if (pickAll) {
+  pickAll.addEventListener("change", () => {
+    for (const box of tbody.querySelectorAll("input.pick-box")) {
+      box.checked = pickAll.checked;
+      if (box.checked) selected.add(box.value);
+      else selected.delete(box.value);
+    }
+    syncPickAll();
+  });
+}
+
+// -- controls ----------------------------------------------------------------------------------
+
+// "2026-11-27T10:00" (UTC, as the page says), with a zone, or epoch seconds -> epoch seconds.
+function toEpoch(label, text) {
+  const raw = text.trim();
+  if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw);
+  let normal = raw.replace(" ", "T");
+  if (/^\d{4}-\d{2}-\d{2}$/.test(normal)) normal += "T00:00";
+  if (!/(Z|[+-]\d{2}:?\d{2})$/i.test(normal)) normal += "Z";
+  const ms = Date.parse(normal);
+  if (Number.isNaN(ms)) throw new Error(`${label}: ${raw} is not a time like 2026-11-27T10:00 (UTC)`);
+  return ms / 1000;
+}
+
+bindActions({
+  "celery.retry_selected": (request) => {
+    if (!selected.size) throw new Error("tick the tasks to retry first");
+    const uuids = [...selected];
+    request.params.uuids = uuids.join(",");
+    request.target = `${uuids.length} selected task${uuids.length === 1 ? "" : "s"}`;
+    request.confirmText = `Retry ${uuids.length} selected task${uuids.length === 1 ? "" : "s"}? Each failed or revoked `
+      + "one is re-sent with its stored name and arguments to its queue, as a new task.";
+  },
+  "celery.retry_failures": async (request, form) => {
+    const name = form.querySelector('[data-role="name"]').value.trim();
+    const since = toEpoch("from", form.querySelector('[data-role="since"]').value);
+    const until = toEpoch("until", form.querySelector('[data-role="until"]').value);
+    if (!name) throw new Error("name the task whose failures to retry");
+    const query = new URLSearchParams({ name, since: String(since), until: String(until) });
+    const response = await fetch(`${api}/failures?${query}`, { credentials: "same-origin" });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+    if (body.count === 0) throw new Error(`no failure of ${name} between ${iso(since)} and ${iso(until)}`);
+    request.target = name;
+    request.params = { since, until, expected: body.count };
+    request.confirmText = `Retry all ${body.count.toLocaleString("en-US")} failure${body.count === 1 ? "" : "s"} of ${name} `
+      + `between ${iso(since)} and ${iso(until)}? Each is re-sent with its stored arguments to its queue, as a new task.`;
+  },
+});
+
+syncPickAll();
+tickTimes();
