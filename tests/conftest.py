@@ -9,8 +9,9 @@ import pytest
 
 from dashboard import create_app
 from dashboard.config import Settings
+from dashboard.store import HANDLERS, Writer, make_engine
 
-pytest_plugins = ["tests.fixtures_services"]
+pytest_plugins = ["tests.fixtures_services", "tests.browser"]
 
 # The machine's PostgreSQL (trust auth); TEST_POSTGRES_URL points elsewhere.
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -49,6 +50,17 @@ def migrated_url(database_url) -> str:
 
     upgrade(database_url)
     return database_url
+
+
+@pytest.fixture
+def store(migrated_url):
+    """A migrated database (SQLite and PostgreSQL) with its running writer: (engine, writer)."""
+    engine = make_engine(migrated_url)
+    writer = Writer(engine, HANDLERS)
+    writer.start()
+    yield engine, writer
+    writer.stop()
+    engine.dispose()
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from celery import Celery
 from celery.utils.saferepr import saferepr
 
 from tests.fixtures_services import wait_for
-from tests.test_browser_overview import (  # noqa: F401  (fixtures: browser, procs, watched)
-    browser, expect, log_in, procs, serve, toml_str, watched)
+from tests.browser import expect, log_in, serve, toml_str
 
 pytestmark = pytest.mark.browser
 

@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from tests.test_browser_overview import (  # noqa: F401  (fixtures: browser, procs, watched)
-    browser, expect, log_in, procs, serve, watched)
+from tests.browser import expect, log_in, serve
 
 pytestmark = pytest.mark.browser
 

@@ -5,21 +5,10 @@ import pytest
 from sqlalchemy import select
 
 from bench.celery_stream import task_events
-from dashboard.store import HANDLERS, Writer, make_engine
 from dashboard.store.celery_ingest import ARGSREPR_MAXSIZE, percentile, runtime_bin
 from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
 
 T0 = 1_800_000_000.0  # a whole minute
-
-
-@pytest.fixture
-def store(migrated_url):
-    engine = make_engine(migrated_url)
-    writer = Writer(engine, HANDLERS)
-    writer.start()
-    yield engine, writer
-    writer.stop()
-    engine.dispose()
 
 
 def ev(etype, uuid="t1", ts=T0, **fields):

@@ -7,19 +7,9 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.store import HANDLERS, Writer, WriteError, make_engine
+from dashboard.store import WriteError
 from dashboard.store.models import Sample
 from dashboard.store.timeseries import Point
-
-
-@pytest.fixture
-def store(migrated_url):
-    engine = make_engine(migrated_url)
-    writer = Writer(engine, HANDLERS)
-    writer.start()
-    yield engine, writer
-    writer.stop()
-    engine.dispose()
 
 
 def count_samples(engine, source=None) -> int:

@@ -6,19 +6,8 @@ import time
 import pytest
 from sqlalchemy import select
 
-from dashboard.store import HANDLERS, Writer, make_engine
 from dashboard.store.models import Rollup, Sample
 from dashboard.store.timeseries import Point, Retention, read_series
-
-
-@pytest.fixture
-def store(migrated_url):
-    engine = make_engine(migrated_url)
-    writer = Writer(engine, HANDLERS)
-    writer.start()
-    yield engine, writer
-    writer.stop()
-    engine.dispose()
 
 
 def test_rollups_aggregate_across_batches(store):

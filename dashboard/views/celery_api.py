@@ -42,9 +42,9 @@ def _source(name: str):
     abort(404, description=f"no Celery source named {name!r}")
 
 
-def _time_arg(key: str) -> float | None:
-    """A time filter as epoch seconds or ISO 8601 (e.g. 2026-11-27T10:00:00+00:00; UTC without a zone)."""
-    raw = request.args.get(key, "").strip()
+def parse_time(key: str, raw: str) -> float | None:
+    """Epoch seconds, or an ISO 8601 time; one without a zone is UTC (as the page says)."""
+    raw = (raw or "").strip()
     if not raw:
         return None
     try:
@@ -52,11 +52,16 @@ def _time_arg(key: str) -> float | None:
     except ValueError:
         pass
     try:
-        parsed = datetime.fromisoformat(raw)
+        moment = datetime.fromisoformat(raw)
     except ValueError:
-        raise q.QueryError(f"{key}: {raw!r} is neither epoch seconds nor an ISO 8601 time") from None
-    # A time without a zone is UTC, as the pages show times: never the server's local zone.
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+        raise q.QueryError(f"{key}: {raw!r} is neither epoch seconds nor a time like 2026-11-27T10:00 (UTC)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _time_arg(key: str) -> float | None:
+    return parse_time(key, request.args.get(key, ""))
 
 
 def _int_arg(key: str, default: int, low: int, high: int) -> int:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from dashboard.actions import REGISTRY
 from dashboard.store import celery_queries as q
+from dashboard.views.celery_api import parse_time
 from dashboard.store.celery_ingest import percentile
 from dashboard.store.celery_models import CeleryMinute
 from dashboard.store.timeseries import read_series, series_labels
@@ -81,24 +82,6 @@ def _common(source, tab: str, **extra: Any) -> dict[str, Any]:
     return {"page": "celery", "source": source.name, "tab": tab, "states": TASK_STATES,
             "read_only": _runtime().settings.read_only, "socketio_path": request.script_root + "/socket.io",
             "inline_chars": INLINE_CHARS, "inline_lines": INLINE_LINES, **extra}
-
-
-def parse_time(key: str, raw: str) -> float | None:
-    """Epoch seconds, or an ISO 8601 time; one without a zone is UTC (as the page says)."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise q.QueryError(f"{key}: {raw!r} is neither epoch seconds nor a time like 2026-11-27T10:00 (UTC)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
 
 
 def page_filter(args) -> q.TaskFilter:
