@@ -4,16 +4,26 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.engine import Connection, Engine
 
-from dashboard.store.db import insert_rows, upsert
+from dashboard.store.db import insert_rows, upsert_rows
 from dashboard.store.models import Rollup, Sample
 
 STEPS = (60, 3600)
 SAMPLE_COLUMNS = ("source", "metric", "label", "ts", "value")
 ROLLUP_KEY = ("source", "metric", "label", "step", "bucket")
 ROLLUP_AGG = ("total", "min", "max", "count", "last", "last_ts")
+# How a bucket already stored absorbs the same bucket from a later batch (SQL for SQLite and PostgreSQL).
+_NEWER = "excluded.last_ts >= {t}.last_ts"
+ROLLUP_MERGE = {
+    "total": "{t}.total + excluded.total",
+    "count": "{t}.count + excluded.count",
+    "min": "CASE WHEN excluded.min < {t}.min THEN excluded.min ELSE {t}.min END",
+    "max": "CASE WHEN excluded.max > {t}.max THEN excluded.max ELSE {t}.max END",
+    "last": f"CASE WHEN {_NEWER} THEN excluded.last ELSE {{t}}.last END",
+    "last_ts": f"CASE WHEN {_NEWER} THEN excluded.last_ts ELSE {{t}}.last_ts END",
+}
 
 
 @dataclass(frozen=True)
@@ -43,22 +53,8 @@ def write_points(conn: Connection, points: list[Point]) -> None:
                  for p in points)
     # Hours fold from the minutes: a few hundred groups instead of every point again.
     rows.update(_fold(((src, met, lab, 3600, bucket // 3600 * 3600), *agg) for (src, met, lab, _, bucket), agg in rows.items()))
-    table = Rollup.__table__
-    stmt = upsert(conn, table)
-    new, old = stmt.excluded, table.c
-    smallest, largest = (func.min, func.max) if conn.dialect.name == "sqlite" else (func.least, func.greatest)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["source", "metric", "label", "step", "bucket"],
-        set_={
-            "count": old.count + new.count,
-            "total": old.total + new.total,
-            "min": smallest(old.min, new.min),
-            "max": largest(old.max, new.max),
-            "last": case((new.last_ts >= old.last_ts, new.last), else_=old.last),
-            "last_ts": largest(old.last_ts, new.last_ts),
-        },
-    )
-    conn.execute(stmt, [dict(zip(ROLLUP_KEY, key), **dict(zip(ROLLUP_AGG, agg))) for key, agg in rows.items()])
+    upsert_rows(conn, Rollup.__table__, ROLLUP_KEY, ROLLUP_KEY + ROLLUP_AGG,
+                [key + agg for key, agg in rows.items()], ROLLUP_MERGE)
 
 
 def _fold(entries) -> dict[tuple, tuple]:
