@@ -214,3 +214,22 @@ def test_rate_limit_and_pool_size_controls_reach_the_worker(admin, celery_worker
     assert status == 200, body
     status, body = act(admin, "celery.pool_shrink", worker, n=1)
     assert status == 200, body
+
+
+def test_a_task_whose_end_the_events_missed_is_settled_from_the_result_backend(dash, admin, redis_url, rabbitmq_url):
+    # A worker on another broker shares this source's result backend: its events never reach the
+    # dashboard, as if the stream had a gap, but its results land where the dashboard can look.
+    elsewhere = processes.start_celery_worker(TASKS, rabbitmq_url, redis_url, f"gap-{uuid.uuid4().hex[:6]}@localhost")
+    try:
+        other = Celery("other", broker=rabbitmq_url, backend=redis_url, set_as_current=False)
+        result = other.send_task(f"{TASKS}.add", args=[19, 23])
+        assert result.get(timeout=20) == 42
+        other.close()
+    finally:
+        elsewhere.cleanup()
+    # What the dashboard last heard before the gap: the task was received (a minute ago).
+    dash.extensions["jobdash"].writer.write("celery_event", ("main", {
+        "type": "task-received", "uuid": result.id, "timestamp": time.time() - 60, "hostname": elsewhere.hostname,
+        "name": f"{TASKS}.add", "args": "[19, 23]", "kwargs": "{}"}))
+    t = wait_state(admin, result.id, "SUCCESS")
+    assert t["result"] == "42" and "result backend" in t["note"]
