@@ -7,14 +7,15 @@ import secrets
 from flask import Flask
 from flask_socketio import SocketIO
 
-from dashboard.config import Settings, load_settings
 from dashboard.auth.web import init_app as init_auth
 from dashboard.auth.web import socket_authorized
+from dashboard.config import Settings, load_settings
 from dashboard.live import LiveHub
 from dashboard.runtime import Runtime
 from dashboard.views.actions_api import LiveActionsNamespace
 
 logger = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings | None = None, start: bool = True) -> Flask:
     """Build the app for `settings` (default: load_settings()); start its runtime unless told not to."""
@@ -47,8 +48,4 @@ def create_app(settings: Settings | None = None, start: bool = True) -> Flask:
     return app
 
 
-def runtime_of(app: Flask) -> Runtime:
-    return app.extensions["jobdash"]
-
-
-__all__ = ["create_app", "runtime_of", "Settings"]
+__all__ = ["create_app", "Settings"]

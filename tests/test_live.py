@@ -13,9 +13,9 @@ SOURCE = SourceConfig(kind="dask", name="lab", options={"address": "tcp://127.0.
 
 
 @pytest.fixture
-def live_app(sqlite_url):
+def live_app(migrated_url):
     # Collectors stay off: the test plays the collector by writing statuses itself.
-    app = create_app(Settings(database_url=sqlite_url, sources=[SOURCE], run_collectors=False))
+    app = create_app(Settings(database_url=migrated_url, sources=[SOURCE], run_collectors=False))
     yield app
     app.extensions["jobdash"].stop()
 

@@ -31,18 +31,6 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def upsert(engine_or_conn, table):
-    """Return a dialect-specific INSERT that supports on_conflict_do_update."""
-    name = engine_or_conn.dialect.name
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:  # pragma: no cover - config validation refuses other databases
-        raise RuntimeError(f"unsupported database dialect {name}")
-    return insert(table)
-
-
 def insert_rows(conn, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """Insert positional rows with the driver's executemany: the hot path for history samples,
     where SQLAlchemy's per-row parameter processing would cost more than SQLite's own work."""

@@ -1,12 +1,13 @@
 """Source status: what each collector last saw of its source."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from dashboard.store.db import upsert
+from dashboard.store.db import upsert_rows
 from dashboard.store.models import SourceStatus
 
 COLUMNS = ("state", "updated_at", "last_success_at", "last_error", "last_error_at", "last_poll_ms", "headline")
@@ -15,11 +16,9 @@ COLUMNS = ("state", "updated_at", "last_success_at", "last_error", "last_error_a
 def write_statuses(conn: Connection, payloads: list[dict[str, Any]]) -> None:
     """Upsert source status rows; the last payload for a source wins."""
     latest = {(p["kind"], p["name"]): p for p in payloads}
-    stmt = upsert(conn, SourceStatus.__table__)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["kind", "name"], set_={c: getattr(stmt.excluded, c) for c in COLUMNS}
-    )
-    conn.execute(stmt, [{"kind": k, "name": n, **{c: p.get(c) for c in COLUMNS}} for (k, n), p in latest.items()])
+    rows = [(kind, name, *(json.dumps(p.get(c) or {}) if c == "headline" else p.get(c) for c in COLUMNS))
+            for (kind, name), p in latest.items()]
+    upsert_rows(conn, SourceStatus.__table__, ("kind", "name"), ("kind", "name", *COLUMNS), rows)
 
 
 def read_statuses(engine: Engine) -> list[dict[str, Any]]:
