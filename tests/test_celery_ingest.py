@@ -143,3 +143,14 @@ def test_text_a_database_cannot_hold_is_kept_visibly_escaped(store):
     engine, writer = store
     feed(writer, [ev("task-received", uuid="s", name="odd", args="('x\udcffy',)", kwargs="{}")])
     assert task(engine, "s")["args"] == "('x\\udcffy',)"
+
+
+@pytest.mark.parametrize("one_batch", [True, False])
+def test_a_late_task_sent_event_never_hides_what_the_worker_reported(store, one_batch):
+    engine, writer = store
+    # The producer stamps task-sent after publishing: it can carry a later time than the worker's events.
+    feed(writer, [ev("task-received", ts=T0, name="n"), ev("task-started", ts=T0 + 0.002),
+                  ev("task-succeeded", ts=T0 + 0.004, result="2", runtime=0.001),
+                  ev("task-sent", ts=T0 + 0.007, name="n", queue="celery", hostname="producer@web")], one_batch=one_batch)
+    row = task(engine)
+    assert (row["state"], row["sent_at"], row["queue"]) == ("SUCCESS", T0 + 0.007, "celery")

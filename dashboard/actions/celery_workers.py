@@ -1,6 +1,8 @@
 """Celery worker controls: drain and resume, pool size, autoscale, pool restart, shutdown."""
 from __future__ import annotations
 
+import time
+
 from dashboard.actions.celery_common import app_for, replies_result
 from dashboard.actions.registry import ActionResult, Invalid, Param, action
 from dashboard.config import SourceConfig
@@ -103,4 +105,13 @@ def pool_restart(runtime, source: SourceConfig, target: str, params: dict) -> Ac
 @action("celery.shutdown", confirm=True,
         description="Shut a worker down warmly: it finishes running tasks, then exits. Only its supervisor restarts it.")
 def shutdown(runtime, source: SourceConfig, target: str, params: dict) -> ActionResult:
-    return _on_worker(runtime, source, target, "shutdown", f"asked {target} to shut down")
+    _known_worker(runtime, source, target)
+    control = app_for(source).control
+    # A worker raises WorkerShutdown instead of replying: the proof is that it stops answering.
+    control.shutdown(destination=[target])
+    deadline = time.monotonic() + source.timeout * 3
+    while time.monotonic() < deadline:
+        if target not in (control.inspect(destination=[target], timeout=_timeout(source)).ping() or {}):
+            return ActionResult(True, f"{target} shut down: it no longer answers", {"workers": {target: "stopped"}})
+    return ActionResult(False, f"{target} still answers {source.timeout * 3:g} s after being asked to shut down "
+                               "(long tasks finish first)", {"workers": {target: "still running"}})

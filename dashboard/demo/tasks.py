@@ -30,6 +30,7 @@ def _configure(app: Celery) -> None:
         broker_url=broker,
         result_backend=backend or None,
         worker_send_task_events=True,
+        worker_pool_restarts=True,  # lets the dashboard's "restart pool" control work on demo workers
         task_send_sent_event=True,
         broker_connection_retry_on_startup=True,
         result_expires=3600,

@@ -40,11 +40,25 @@ COPIED = {
 }
 TASK_COLUMNS = tuple(c.name for c in CeleryTask.__table__.columns)
 TASK_KEYS = ("source", "uuid")
-# A stored value survives unless the batch brings one; state follows the newest event.
+# Which event's state a task shows: the newest, except that the producer's task-sent (PENDING),
+# stamped after it published the message, can arrive "later" than the worker's first events and
+# must never hide them (Celery's own State ranks PENDING last for the same reason).
+TAKES_OVER = ("(excluded.state <> 'PENDING' AND ({t}.state = 'PENDING' OR excluded.state_at >= {t}.state_at)) "
+              "OR (excluded.state = 'PENDING' AND {t}.state = 'PENDING' AND excluded.state_at >= {t}.state_at)")
+
+
+def takes_over(new_state: str, new_at: float, old_state: str, old_at: float) -> bool:
+    """TAKES_OVER, in Python, for folding a batch's events before they meet the stored row."""
+    if new_state != "PENDING":
+        return old_state == "PENDING" or new_at >= old_at
+    return old_state == "PENDING" and new_at >= old_at
+
+
+# A stored value survives unless the batch brings one.
 TASK_MERGE = {c: "COALESCE(excluded.{c}, {t}.{c})" for c in TASK_COLUMNS}
 TASK_MERGE |= {
-    "state": "CASE WHEN excluded.state_at >= {t}.state_at THEN excluded.state ELSE {t}.state END",
-    "state_at": "CASE WHEN excluded.state_at >= {t}.state_at THEN excluded.state_at ELSE {t}.state_at END",
+    "state": f"CASE WHEN {TAKES_OVER} THEN excluded.state ELSE {{t}}.state END",
+    "state_at": f"CASE WHEN {TAKES_OVER} THEN excluded.state_at ELSE {{t}}.state_at END",
     "first_seen_at": "CASE WHEN excluded.first_seen_at < {t}.first_seen_at THEN excluded.first_seen_at ELSE {t}.first_seen_at END",
 }
 WORKER_COLUMNS = tuple(c.name for c in CeleryWorker.__table__.columns)
@@ -105,7 +119,7 @@ def _fold_task(rows: dict, source: str, ev: dict) -> None:
     if row is None:
         row = rows[(source, uuid)] = dict.fromkeys(TASK_COLUMNS)
         row.update(source=source, uuid=uuid, state=EVENT_STATE[etype], state_at=ts, first_seen_at=ts)
-    elif ts >= row["state_at"]:
+    elif takes_over(EVENT_STATE[etype], ts, row["state"], row["state_at"]):
         row["state"], row["state_at"] = EVENT_STATE[etype], ts
     if ts < row["first_seen_at"]:
         row["first_seen_at"] = ts
