@@ -33,7 +33,8 @@ class LiveHub:
         self._rooms: dict[str, Snapshot] = {}
         self._translators: dict[str, Translator] = {}
         self._pending: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _pending
+        self._emitting = threading.Lock()  # orders emits: deltas, and snapshots against them
         self._stop = threading.Event()
         self._task = None
         self.emits = 0
@@ -47,8 +48,15 @@ class LiveHub:
     def has_room(self, room: str) -> bool:
         return room in self._rooms
 
-    def snapshot(self, room: str) -> dict[str, Any]:
-        return self._rooms[room]()
+    def send_snapshot(self, room: str, send: Callable[[dict[str, Any]], None]) -> None:
+        """Send a fresh snapshot of `room`, ordered after every delta queued before it.
+
+        Deltas queued before the read are flushed first and the loop cannot emit in between,
+        so no delta older than the snapshot can follow it.
+        """
+        with self._emitting:
+            self._flush_locked()
+            send({"room": room, "items": self._rooms[room]()})
 
     def publish(self, room: str, items: dict[str, Any]) -> None:
         """Queue deltas for a room; later values for the same key replace earlier ones."""
@@ -64,6 +72,10 @@ class LiveHub:
                     self.publish(room, items)
 
     def flush(self) -> None:
+        with self._emitting:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
         for room, items in pending.items():
@@ -108,7 +120,7 @@ class LiveNamespace(Namespace):
             return {"ok": False, "error": "unknown room"}
         # Join before reading the snapshot: a delta racing the read is then delivered, not lost.
         join_room(room)
-        emit("snapshot", {"room": room, "items": self.hub.snapshot(room)})
+        self.hub.send_snapshot(room, lambda snapshot: emit("snapshot", snapshot))
         return {"ok": True}
 
     def on_leave(self, data):
