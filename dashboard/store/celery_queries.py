@@ -217,3 +217,26 @@ def minute_stats(engine: Engine, source: str, dimension: str, since: float, unti
                         "runtime_p95": percentile(r["runtime_hist"], 0.95),
                         "runtime_p99": percentile(r["runtime_hist"], 0.99)})
     return out
+
+
+def totals_by_name(engine: Engine, source: str, since: float, until: float) -> list[dict[str, Any]]:
+    """Per task name over a span: outcomes, and runtime percentiles from the merged histograms."""
+    m = CeleryMinute
+    totals: dict[str, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        rows = conn.execute(select(m.key, m.succeeded, m.failed, m.retried, m.runtime_hist)
+                            .where(m.source == source, m.dimension == "name", m.bucket >= since - 60, m.bucket <= until))
+        for key, succeeded, failed, retried, hist in rows:
+            t = totals.setdefault(key, {"name": key, "succeeded": 0, "failed": 0, "retried": 0, "hist": {}})
+            t["succeeded"] += succeeded
+            t["failed"] += failed
+            t["retried"] += retried
+            for b, n in (hist or {}).items():
+                t["hist"][b] = t["hist"].get(b, 0) + n
+    out = []
+    for t in sorted(totals.values(), key=lambda t: (-(t["succeeded"] + t["failed"]), t["name"])):
+        done = t["succeeded"] + t["failed"]
+        out.append({"name": t["name"], "succeeded": t["succeeded"], "failed": t["failed"], "retried": t["retried"],
+                    "failure_rate": t["failed"] / done if done else None,
+                    "p50": percentile(t["hist"], 0.5), "p95": percentile(t["hist"], 0.95)})
+    return out

@@ -10,13 +10,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from dashboard.actions import REGISTRY
 from dashboard.store import celery_queries as q
 from dashboard.views.celery_api import parse_time
-from dashboard.store.celery_ingest import percentile
-from dashboard.store.celery_models import CeleryMinute
 from dashboard.store.timeseries import read_series, series_labels
 
 logger = logging.getLogger(__name__)
@@ -205,29 +202,6 @@ def _failures_last_hour(source: str, now: float) -> int:
     return sum(row["failed"] for row in q.minute_stats(_runtime().engine, source, "name", now - 3600, now))
 
 
-def name_totals(source: str, since: float, until: float) -> list[dict[str, Any]]:
-    """Per task name over a span: outcomes, and runtime percentiles from the merged histograms."""
-    m = CeleryMinute
-    totals: dict[str, dict[str, Any]] = {}
-    with _runtime().engine.connect() as conn:
-        rows = conn.execute(select(m.key, m.succeeded, m.failed, m.retried, m.runtime_hist)
-                            .where(m.source == source, m.dimension == "name", m.bucket >= since - 60, m.bucket <= until))
-        for key, succeeded, failed, retried, hist in rows:
-            t = totals.setdefault(key, {"name": key, "succeeded": 0, "failed": 0, "retried": 0, "hist": {}})
-            t["succeeded"] += succeeded
-            t["failed"] += failed
-            t["retried"] += retried
-            for b, n in (hist or {}).items():
-                t["hist"][b] = t["hist"].get(b, 0) + n
-    out = []
-    for t in sorted(totals.values(), key=lambda t: (-(t["succeeded"] + t["failed"]), t["name"])):
-        done = t["succeeded"] + t["failed"]
-        out.append({"name": t["name"], "succeeded": t["succeeded"], "failed": t["failed"], "retried": t["retried"],
-                    "failure_rate": t["failed"] / done if done else None,
-                    "p50": percentile(t["hist"], 0.5), "p95": percentile(t["hist"], 0.95)})
-    return out
-
-
 # -- pages -------------------------------------------------------------------------------------
 
 @celery_pages.get("/celery")
@@ -347,6 +321,6 @@ def queues(source: str):
                        "at": latest[-1]["ts"] if latest else None})
     return render_template(
         "celery/queues.html", **_common(src, "queues", title=f"Queues · {src.name}"),
-        spans=SPANS, span=span, since=since, until=until, depths=depths, names=name_totals(src.name, since, until),
+        spans=SPANS, span=span, since=since, until=until, depths=depths, names=q.totals_by_name(_runtime().engine, src.name, since, until),
     )
 
