@@ -79,6 +79,10 @@ class Settings:
     sources: list[SourceConfig] = field(default_factory=list)
     origin: str = "defaults"
 
+    def source(self, kind: str, name: str) -> SourceConfig | None:
+        """The configured source of `kind` called `name`, if there is one."""
+        return next((s for s in self.sources if s.kind == kind and s.name == name), None)
+
 
 def _type_name(expected) -> str:
     types = expected if isinstance(expected, tuple) else (expected,)

@@ -74,17 +74,19 @@ def resume(runtime, source: SourceConfig, target: str, params: dict) -> ActionRe
 @action("celery.pool_grow", params={"n": Param(int, required=False, default=1)},
         description="Add n processes to a worker's pool (pool_shrink undoes it).")
 def pool_grow(runtime, source: SourceConfig, target: str, params: dict) -> ActionResult:
-    if not 1 <= params["n"] <= 64:
-        raise Invalid(400, "n must be between 1 and 64")
-    return _on_worker(runtime, source, target, "pool_grow", f"grew the pool of {target} by {params['n']}", params["n"])
+    return _resize(runtime, source, target, "pool_grow", "grew", params["n"])
 
 
 @action("celery.pool_shrink", params={"n": Param(int, required=False, default=1)},
         description="Remove n processes from a worker's pool (pool_grow undoes it).")
 def pool_shrink(runtime, source: SourceConfig, target: str, params: dict) -> ActionResult:
-    if not 1 <= params["n"] <= 64:
+    return _resize(runtime, source, target, "pool_shrink", "shrank", params["n"])
+
+
+def _resize(runtime, source: SourceConfig, target: str, command: str, verb: str, n: int) -> ActionResult:
+    if not 1 <= n <= 64:
         raise Invalid(400, "n must be between 1 and 64")
-    return _on_worker(runtime, source, target, "pool_shrink", f"shrank the pool of {target} by {params['n']}", params["n"])
+    return _on_worker(runtime, source, target, command, f"{verb} the pool of {target} by {n}", n)
 
 
 @action("celery.autoscale", params={"max": Param(int), "min": Param(int)},

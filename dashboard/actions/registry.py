@@ -94,10 +94,10 @@ def find_source(settings: Settings, act: Action, source: Any) -> SourceConfig:
     """The configured source of the action's kind named `source`."""
     if not isinstance(source, str) or not source:
         raise Invalid(400, f"source must be the name of a configured {act.kind} source")
-    for candidate in settings.sources:
-        if candidate.kind == act.kind and candidate.name == source:
-            return candidate
-    raise Invalid(404, f"no {act.kind} source called {source!r}")
+    found = settings.source(act.kind, source)
+    if found is None:
+        raise Invalid(404, f"no {act.kind} source called {source!r}")
+    return found
 
 
 def check_target(target: Any) -> str:

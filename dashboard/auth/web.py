@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 # role its view asks for with @requires_role (viewer when it asks for none).
 PUBLIC_ENDPOINTS = {"static", "api.healthz", "api.readyz", "auth.login"}
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+CSRF_REFUSED = "CSRF token missing or wrong; reload the page and try again"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -142,7 +143,7 @@ def _guard():
     unsafe = request.method in UNSAFE_METHODS
     if request.endpoint in PUBLIC_ENDPOINTS:
         if unsafe and not csrf_ok():
-            return _refuse(403, "CSRF token missing or wrong; reload the page and try again")
+            return _refuse(403, CSRF_REFUSED)
         return None
     if g.user is None:
         if _wants_json():
@@ -155,7 +156,7 @@ def _guard():
     if not has_role(g.user.role, needed):
         return _refuse(403, f"this needs the {needed} role; {g.user.name} is {g.user.role}")
     if unsafe and not getattr(view, "checks_csrf_itself", False) and not csrf_ok():
-        return _refuse(403, "CSRF token missing or wrong; reload the page and try again")
+        return _refuse(403, CSRF_REFUSED)
     return None
 
 

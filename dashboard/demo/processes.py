@@ -162,7 +162,7 @@ def start_celery_worker(app: str, broker: str, backend: str | None, hostname: st
 
     stop() is a cold shutdown (SIGQUIT): tasks still running are abandoned, not waited for.
     """
-    from celery import Celery
+    from collectors.celery_client import celery_app
 
     nodename = _nodename(hostname)
     cmd = [sys.executable, "-m", "celery", "-A", app, "--broker", broker]
@@ -178,13 +178,8 @@ def start_celery_worker(app: str, broker: str, backend: str | None, hostname: st
                        queues=queues.split(","))
     service.spawn(f"worker-{nodename}", cmd, child_env)
 
-    probe = Celery("jobdash-probe", broker=broker, set_as_current=False)
-    probe.conf.update(broker_connection_timeout=2, broker_connection_retry=False, broker_connection_max_retries=0)
-    if broker.startswith("filesystem://"):
-        from collectors import kombu_filesystem
-
-        kombu_filesystem.install()
-        probe.conf.broker_transport_options = demo_transport_options(child_env.get("JOBDASH_DEMO_DIR"))
+    options = demo_transport_options(child_env.get("JOBDASH_DEMO_DIR")) if broker.startswith("filesystem://") else None
+    probe = celery_app("probe", broker, timeout=6.0, transport_options=options)
 
     def ready() -> bool:
         replies = probe.control.inspect(destination=[nodename], timeout=1.0).ping() or {}

@@ -8,12 +8,10 @@ from flask_socketio import disconnect
 
 from dashboard.actions import REGISTRY, Outcome, perform, refuse
 from dashboard.auth import csrf
-from dashboard.auth.web import checks_csrf_itself, csrf_ok, current_user, session_user
+from dashboard.auth.web import CSRF_REFUSED, checks_csrf_itself, csrf_ok, current_user, session_user
 from dashboard.live import LiveNamespace
 
 actions_api = Blueprint("actions", __name__)
-
-CSRF_REFUSED = "CSRF token missing or wrong; reload the page and try again"
 
 
 @actions_api.get("/api/actions")

@@ -36,10 +36,10 @@ def _runtime():
 
 
 def _source(name: str):
-    for source in _runtime().settings.sources:
-        if source.kind == "celery" and source.name == name:
-            return source
-    abort(404, description=f"no Celery source named {name!r}")
+    source = _runtime().settings.source("celery", name)
+    if source is None:
+        abort(404, description=f"no Celery source named {name!r}")
+    return source
 
 
 def parse_time(key: str, raw: str) -> float | None:

@@ -63,10 +63,10 @@ def _sources() -> list:
 
 
 def _source(name: str):
-    for source in _sources():
-        if source.name == name:
-            return source
-    raise NotFound(f"There is no Celery source named {name!r}.")
+    source = _runtime().settings.source("celery", name)
+    if source is None:
+        raise NotFound(f"There is no Celery source named {name!r}.")
+    return source
 
 
 def _actions(*names: str) -> dict[str, dict[str, Any]]:
