@@ -1,26 +1,73 @@
-"""Dask: workers, threads, memory and task states as the scheduler reports them."""
+"""Dask: the cluster, its workers, progress per task prefix and the task stream, from the scheduler.
+
+Every figure comes from scheduler RPCs a plain client may call (identity, get_task_prefix_states,
+get_task_stream, versions); nothing runs on the scheduler.
+"""
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
+import time
 from typing import Any
 
 from distributed import Client
 from distributed.comm import parse_address, parse_host_port
 
 from collectors.base import Collector, Observation
+from collectors.dask_stream import clip, task_record
 
 logger = logging.getLogger(__name__)
 
-TASK_STATES = ("processing", "waiting", "memory", "erred")
+TASK_STATES = ("processing", "waiting", "memory", "erred", "released")
 
 
-async def _ask(client: Client) -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
-    """Both scheduler RPCs at once, under one deadline."""
+async def _ask(client: Client, cursor: int, scheduler_id: str | None) -> dict[str, Any]:
+    """The scheduler's identity, prefix states and the task stream from `cursor` on, under one deadline."""
     # Not client.scheduler_info(): on a lost scheduler it returns the stale cached answer.
-    return tuple(await asyncio.gather(client.scheduler.identity(n_workers=-1),
-                                      client.scheduler.get_task_prefix_states()))
+    identity, prefixes, index = await asyncio.gather(
+        client.scheduler.identity(n_workers=-1), client.scheduler.get_task_prefix_states(),
+        client.scheduler.get_task_stream_index())
+    restarted = identity.get("id") != scheduler_id or index < cursor
+    if restarted:
+        cursor = 0  # a new scheduler numbers its stream from zero
+    records = await client.scheduler.get_task_stream(start_index=cursor)
+    missed = 0
+    if cursor + len(records) < index:
+        # The buffer dropped records before we read them: jump to its end and say so.
+        newest = await client.scheduler.get_task_stream_index()
+        missed = max(0, newest - cursor - len(records))
+        cursor = newest
+    else:
+        cursor += len(records)
+    answer = {"identity": identity, "prefixes": prefixes, "records": records, "cursor": cursor, "missed": missed}
+    if restarted:
+        answer["versions"] = await client.scheduler.versions()
+    return answer
+
+
+def _metric(metrics: dict[str, Any], *path: str) -> float:
+    value: Any = metrics
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def worker_record(address: str, info: dict[str, Any]) -> dict[str, Any]:
+    """What the workers table shows of one worker, from its identity in the scheduler's."""
+    metrics = info.get("metrics") if isinstance(info.get("metrics"), dict) else {}
+    counts = metrics.get("task_counts") if isinstance(metrics.get("task_counts"), dict) else {}
+    memory, managed = _metric(metrics, "memory"), _metric(metrics, "managed_bytes")
+    return {
+        "address": clip(address, 255), "name": clip(info.get("name"), 255), "status": clip(info.get("status"), 32),
+        "nthreads": int(_metric(info, "nthreads")), "memory_limit": _metric(info, "memory_limit") or None,
+        "memory": memory, "managed": managed, "unmanaged": max(0.0, memory - managed),
+        "spilled": _metric(metrics, "spilled_bytes", "disk"), "cpu": _metric(metrics, "cpu"),
+        "executing": int(_metric(counts, "executing")),
+        "ready": int(_metric(counts, "ready") + _metric(counts, "constrained")),
+        "in_memory": int(_metric(counts, "memory")), "last_seen": _metric(info, "last_seen") or None,
+        "nanny": clip(info.get("nanny"), 255),
+    }
 
 
 class DaskCollector(Collector):
@@ -34,6 +81,12 @@ class DaskCollector(Collector):
         # Answer (or fail) a little before the runner abandons the poll, so the error is ours.
         self.call_timeout = max(0.5, timeout * 0.8)
         self._client: Client | None = None
+        self.cursor = 0  # the task stream's index read up to
+        self.scheduler_id: str | None = None
+        self.version: str | None = None
+        # Stream records that stopped before this collector started were counted by an earlier run.
+        self.started_at = time.time()
+        self._last_poll_at: float | None = None
 
     def _connect(self) -> Client:
         if self._client is None:
@@ -52,7 +105,7 @@ class DaskCollector(Collector):
         except OSError as exc:
             raise ConnectionError(f"scheduler {self.address} unreachable: {exc}") from exc
 
-    def collect(self) -> Observation:
+    def _ask(self) -> dict[str, Any]:
         if self._client is not None and self._client.status != "running":
             # It noticed the scheduler go and is retrying in the background; a fresh client
             # next poll fails (or succeeds) at once instead of after its reconnect timeout.
@@ -61,7 +114,7 @@ class DaskCollector(Collector):
             raise ConnectionError(f"scheduler {self.address} lost (client {status})")
         try:
             client = self._connect()
-            identity, prefixes = client.sync(_ask, client, callback_timeout=self.call_timeout)
+            return client.sync(_ask, client, self.cursor, self.scheduler_id, callback_timeout=self.call_timeout)
         except Exception as exc:
             self._drop_client()
             if isinstance(exc, ConnectionError):
@@ -73,23 +126,59 @@ class DaskCollector(Collector):
             if isinstance(exc, (OSError, AttributeError)):
                 raise ConnectionError(f"scheduler {self.address} lost: {type(exc).__name__}: {exc}") from exc
             raise
-        workers = identity.get("workers", {}).values()
-        tasks = {state: sum(counts.get(state, 0) for counts in prefixes.values()) for state in TASK_STATES}
-        memory = sum(w.get("metrics", {}).get("memory", 0) for w in workers)
-        headline = {
-            "workers": len(workers),
-            "threads": sum(w.get("nthreads", 0) for w in workers),
-            "memory": memory,
-            "memory_limit": sum(w.get("memory_limit") or 0 for w in workers),
-            "processing": tasks["processing"],
-            "waiting": tasks["waiting"],
-            "in_memory": tasks["memory"],
-            "erred": tasks["erred"],
+
+    def collect(self) -> Observation:
+        answer = self._ask()
+        now = time.time()
+        identity, prefixes = answer["identity"], answer["prefixes"]
+        self.cursor, self.scheduler_id = answer["cursor"], identity.get("id")
+        if "versions" in answer:
+            packages = (answer["versions"] or {}).get("packages") or {}
+            self.version = clip(packages.get("distributed"), 64)
+        workers = [worker_record(addr, info) for addr, info in (identity.get("workers") or {}).items()]
+        tasks = [t for t in (task_record(r) for r in answer["records"]) if t is not None]
+        fresh = [t for t in tasks if (t["stop"] or now) >= self.started_at]
+        completed = sum(1 for t in fresh if not t["erred"])
+        elapsed = now - self._last_poll_at if self._last_poll_at else None
+        self._last_poll_at = now
+
+        states = {s: sum(c.get(s, 0) for c in prefixes.values()) for s in TASK_STATES}
+        memory = sum(w["memory"] for w in workers)
+        cluster = {
+            "workers": len(workers), "threads": sum(w["nthreads"] for w in workers), "memory": memory,
+            "memory_limit": sum(w["memory_limit"] or 0 for w in workers),
+            "managed": sum(w["managed"] for w in workers), "unmanaged": sum(w["unmanaged"] for w in workers),
+            "spilled": sum(w["spilled"] for w in workers),
+            "processing": states["processing"], "waiting": states["waiting"], "in_memory": states["memory"],
+            "erred": states["erred"],
+            "tasks_per_s": round(completed / elapsed, 2) if elapsed else 0.0,
         }
+        headline = {k: cluster[k] for k in ("workers", "threads", "memory", "memory_limit", "processing", "waiting",
+                                            "in_memory", "erred", "tasks_per_s")}
         metrics = [("workers", "", float(len(workers))), ("memory_bytes", "", float(memory)),
-                   ("tasks_processing", "", float(tasks["processing"])), ("tasks_erred", "", float(tasks["erred"]))]
-        return Observation(headline=headline, metrics=metrics,
-                           degraded=None if workers else "scheduler has no workers")
+                   ("memory_managed", "", cluster["managed"]), ("memory_spilled", "", cluster["spilled"]),
+                   ("tasks_processing", "", float(states["processing"])), ("tasks_erred", "", float(states["erred"])),
+                   ("tasks_completed", "", float(completed)),
+                   ("tasks_failed", "", float(len(fresh) - completed))]
+        by_prefix: dict[tuple[str, str], int] = {}
+        for t in fresh:
+            name = "tasks_failed" if t["erred"] else "tasks_completed"
+            by_prefix[(name, t["prefix"])] = by_prefix.get((name, t["prefix"]), 0) + 1
+        metrics += [(name, prefix, float(n)) for (name, prefix), n in by_prefix.items()]
+
+        info = {"address": clip(identity.get("address") or self.address, 255), "scheduler_id": self.scheduler_id,
+                "version": self.version, "started": identity.get("started"), **cluster}
+        records: list[tuple[str, Any]] = [("dask_poll", {
+            "source": self.name, "at": now, "cluster": info, "workers": workers,
+            "prefixes": {clip(p, 255): {s: int(c.get(s, 0)) for s in TASK_STATES} for p, c in prefixes.items()},
+        })]
+        if tasks:
+            records.append(("dask_tasks", {"source": self.name, "at": now, "tasks": tasks,
+                                           "counted_after": self.started_at}))
+        problems = [] if workers else ["scheduler has no workers"]
+        if answer["missed"]:
+            problems.append(f"task stream overflowed: {answer['missed']} records were not read")
+        return Observation(headline=headline, metrics=metrics, records=records, degraded="; ".join(problems) or None)
 
     def _drop_client(self) -> None:
         client, self._client = self._client, None
