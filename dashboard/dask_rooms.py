@@ -33,7 +33,8 @@ def poll_deltas(polls: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def erred_item(task: dict[str, Any], state: str = "erred") -> dict[str, Any]:
     return {"key": task["key"], "prefix": task["prefix"], "worker": task["worker"], "erred_at": task["stop"],
-            "exception": (task["exception"] or "")[:PREVIEW], "state": state, "state_at": task["stop"]}
+            "exception": (task["exception"] or "")[:PREVIEW],
+            "traceback": (task["traceback"] or "")[:dask_queries.TRACEBACK_PREVIEW], "state": state, "state_at": task["stop"]}
 
 
 def task_deltas(engine, batches: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

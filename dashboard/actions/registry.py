@@ -12,7 +12,7 @@ from dashboard.config import SOURCE_KINDS, Settings, SourceConfig
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_.]*$")
 TARGET_MAX = 255
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list of strings"}
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Param:
     type: type
     required: bool = True
     default: Any = None
-    max_length: int | None = None  # for strings
+    max_length: int | None = None  # for strings (characters) and lists (items)
     choices: tuple[Any, ...] | None = None
 
 
@@ -70,7 +70,7 @@ def action(name: str, *, role: str = "admin", confirm: bool = False, description
     if role not in ROLES:
         raise ValueError(f"action {name}: unknown role {role!r}")
     if params and ("confirm" in params or any(p.type not in TYPE_NAMES for p in params.values())):
-        raise ValueError(f"action {name}: 'confirm' is reserved and types must be one of bool, int, float, str")
+        raise ValueError(f"action {name}: 'confirm' is reserved and types must be one of bool, int, float, str, list")
 
     def register(fn: ActionFunction) -> ActionFunction:
         if name in REGISTRY:
@@ -128,10 +128,13 @@ def check_params(act: Action, params: Any) -> dict[str, Any]:
         wrong = isinstance(value, bool) != (spec.type is bool) or not isinstance(value, spec.type)
         if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
             wrong, value = False, float(value)
+        if spec.type is list and not wrong:
+            wrong = not all(isinstance(item, str) for item in value)
         if wrong:
             raise Invalid(400, f"parameter {pname!r} must be {TYPE_NAMES[spec.type]}")
         if spec.max_length is not None and len(value) > spec.max_length:
-            raise Invalid(400, f"parameter {pname!r} is longer than {spec.max_length} characters")
+            unit = "items" if spec.type is list else "characters"
+            raise Invalid(400, f"parameter {pname!r} is longer than {spec.max_length} {unit}")
         if spec.choices is not None and value not in spec.choices:
             raise Invalid(400, f"parameter {pname!r} must be one of {', '.join(map(str, spec.choices))}")
         checked[pname] = value

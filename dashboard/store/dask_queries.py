@@ -13,6 +13,7 @@ from dashboard.store.dask_models import DaskCluster, DaskErred, DaskMinute, Dask
 
 ERRED_STATES = ("erred", "retried", "memory", "forgotten")
 PREVIEW_CHARS = 300  # of the exception text, in list rows
+TRACEBACK_PREVIEW = 4000  # of the traceback, collapsed in list rows
 LIST_COLUMNS = ("key", "prefix", "worker", "erred_at", "state", "state_at", "retries")
 
 __all__ = ["QueryError", "cluster", "workers", "prefixes", "erred_page", "erred_task", "erred_keys", "prefix_stats"]
@@ -61,7 +62,8 @@ def erred_page(engine: Engine, source: str, after: str | None = None, limit: int
     if after:
         ts, key = decode_cursor(after)
         page_where.append(or_(t.erred_at < ts, and_(t.erred_at == ts, t.key < key)))
-    query = (select(*(getattr(t, c) for c in LIST_COLUMNS), func.substr(t.exception, 1, PREVIEW_CHARS).label("exception"))
+    query = (select(*(getattr(t, c) for c in LIST_COLUMNS), func.substr(t.exception, 1, PREVIEW_CHARS).label("exception"),
+                    func.substr(t.traceback, 1, TRACEBACK_PREVIEW).label("traceback"))
              .where(*page_where).order_by(t.erred_at.desc(), t.key.desc()).limit(limit + 1))
     capped = select(func.count()).select_from(select(t.key).where(*where).limit(COUNT_CAP + 1).subquery())
     with engine.connect() as conn:

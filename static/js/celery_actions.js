@@ -111,8 +111,9 @@ function showNote(out, outcome, text) {
 }
 
 // hooks[name](request, form) may change request.{target, params, confirmText} or throw to stop.
-export function bindActions(hooks = {}) {
-  for (const form of document.querySelectorAll("form.action")) {
+// `scope` limits the binding to the forms inside it (a row added after the page loaded).
+export function bindActions(hooks = {}, scope = document) {
+  for (const form of scope.querySelectorAll("form.action")) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const out = form.querySelector(".action-result");

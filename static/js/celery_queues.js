@@ -1,48 +1,16 @@
 // Queues page: queue depth over the chosen span, and per-minute outcomes and runtime percentiles,
 // drawn with uPlot from /api/celery/<source>/queues and /stats. Names come from the watched
 // system: uPlot writes series labels with textContent, and so does this script.
-import uPlot from "../../vendor/uplot/dist/uPlot.esm.js";
+import { align, draw as drawChart } from "./charts.js";
 import { api, secs } from "./celery_common.js";
 
 const page = document.getElementById("queues-page");
 const since = Number(page.dataset.since);
 const until = Number(page.dataset.until);
-const COLORS = ["#0b5cad", "#b35900", "#116329", "#8250df", "#a40e26", "#1b7c83", "#6e7781", "#bf8700"];
-const charts = [];
 let stats = [];
 
-function width(el) {
-  return Math.max(320, el.clientWidth || 800);
-}
-
-// Series with their own timestamps -> uPlot's aligned data (null where a series has no point).
-function align(seriesList) {
-  const xs = [...new Set(seriesList.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
-  const index = new Map(xs.map((x, i) => [x, i]));
-  const ys = seriesList.map((s) => {
-    const column = new Array(xs.length).fill(null);
-    for (const [x, y] of s.points) column[index.get(x)] = y;
-    return column;
-  });
-  return [xs, ...ys];
-}
-
 function draw(el, series, data, axisLabel, valueFormat) {
-  const old = charts.find((c) => c.el === el);
-  if (old) {
-    old.plot.destroy();
-    charts.splice(charts.indexOf(old), 1);
-  }
-  const plot = new uPlot({
-    width: width(el), height: 220,
-    scales: { x: { time: true, min: since, max: until } },
-    series: [{}, ...series.map((s, i) => ({
-      label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
-      points: { show: false }, value: (_u, v) => (v == null ? "–" : valueFormat(v)),
-    }))],
-    axes: [{}, { label: axisLabel, values: (_u, ticks) => ticks.map(valueFormat), size: 70 }],
-  }, data, el);
-  charts.push({ el, plot });
+  drawChart(el, series, data, axisLabel, valueFormat, since, until);
 }
 
 function note(id, text) {
@@ -115,7 +83,4 @@ async function load() {
 }
 
 document.getElementById("stats-name").addEventListener("change", outcomes);
-window.addEventListener("resize", () => {
-  for (const { el, plot } of charts) plot.setSize({ width: width(el), height: 220 });
-});
 load();
