@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from dashboard.store import dask_queries
 from dashboard.store.dask_models import DaskErred
@@ -38,27 +38,31 @@ def erred_item(task: dict[str, Any], state: str = "erred") -> dict[str, Any]:
 
 
 def task_deltas(engine, batches: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """New erred tasks; and erred tasks that have since finished (only looked up while a retry is pending)."""
+    """New erred tasks; and erred tasks this batch saw finish (a retry that worked), which the
+    store has just marked in memory."""
     rooms: dict[str, dict[str, Any]] = {}
     for batch in batches:
         items = rooms.setdefault(room(batch["source"]), {})
-        finished = []
+        finished: dict[str, dict[str, Any]] = {}
         for task in batch["tasks"]:
             if task["erred"]:
                 items[f"erred:{task['key']}"] = erred_item(task)
             else:
-                finished.append(task)
-        if finished and _retry_pending(engine, batch["source"]):
-            stored = dask_queries.erred_keys(engine, batch["source"], keys=[t["key"] for t in finished])
-            for task in finished:
-                if task["key"] in stored:
-                    items[f"erred:{task['key']}"] = {"key": task["key"], "state": "memory", "state_at": task["stop"]}
+                finished[task["key"]] = task
+        stops = [t["stop"] for t in finished.values() if t["stop"] is not None]
+        if stops:
+            for key, state_at in _now_in_memory(engine, batch["source"], min(stops)):
+                if key in finished:
+                    items[f"erred:{key}"] = {"key": key, "state": "memory", "state_at": state_at}
     return rooms
 
 
-def _retry_pending(engine, source: str) -> bool:
+def _now_in_memory(engine, source: str, since: float) -> list[tuple[str, float]]:
+    """Erred tasks marked in memory by a success stopping at or after `since` (few: retries only)."""
+    t = DaskErred
     with engine.connect() as conn:
-        return bool(conn.execute(select(exists().where(DaskErred.source == source, DaskErred.state == "retried"))).scalar())
+        return [tuple(r) for r in conn.execute(
+            select(t.key, t.state_at).where(t.source == source, t.state == "memory", t.state_at >= since))]
 
 
 def retried_deltas(marks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -62,10 +62,14 @@ def _retry(runtime, source: SourceConfig, texts: list[str], known: dict[str, dic
         more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
         raise Invalid(409, f"nothing retried: {listed}{more}")
     chosen = [(t, k) for t, k, s in zip(texts, keys, states) if s == "erred"]
-    client.sync(client.scheduler.retry, keys=[k for _, k in chosen])
-    at = time.time()
-    runtime.writer.write("dask_retried", {"source": source.name, "keys": [t for t, _ in chosen], "state": "retried",
-                                          "at": at})
+    # Marked before the scheduler hears of it: a retry that succeeds at once must end in memory.
+    mark = {"source": source.name, "keys": [t for t, _ in chosen], "state": "retried", "at": time.time()}
+    runtime.writer.write("dask_retried", mark)
+    try:
+        client.sync(client.scheduler.retry, keys=[k for _, k in chosen])
+    except Exception:
+        runtime.writer.write("dask_retried", {**mark, "state": "erred", "at": time.time()})
+        raise
     after = _states(client, [k for _, k in chosen])
     replies = {t: f"ok: back to {state}" for (t, _), state in zip(chosen, after)}
     replies |= {t: f"skipped: {why}" for t, why in problems.items()}
