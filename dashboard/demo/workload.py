@@ -32,9 +32,17 @@ def _celery_load(stop: threading.Event) -> None:
             tasks.add.delay(rng.randint(0, 100), rng.randint(0, 100))
 
 
-def _dask_load(stop: threading.Event, address: str) -> None:
-    """Submit small batches of work, now and then one that errs."""
+def _dask_load(stop: threading.Event, address: str, workdir: str) -> None:
+    """Submit batches of work under a few prefixes; now and then a task errs. Flaky tasks fail on
+    their first run only: the workload retries half of them itself, and keeps the rest erred for a
+    few minutes, so that a retry from jobdash's page succeeds."""
+    import time
+    from pathlib import Path
+
     from distributed import Client
+
+    flaky_dir = Path(workdir) / "dask-flaky"
+    flaky_dir.mkdir(parents=True, exist_ok=True)
 
     def square(x):
         import time
@@ -44,11 +52,35 @@ def _dask_load(stop: threading.Event, address: str) -> None:
             raise ValueError("unlucky thirteen")
         return x * x
 
+    def resize(x):
+        import time
+
+        time.sleep(0.2)
+        return x * 2
+
+    def fetch_report(marker):
+        import os
+
+        if not os.path.exists(marker):
+            open(marker, "w").close()  # the next run finds what this one lacked
+            raise ConnectionError(f"report service timed out ({os.path.basename(marker)})")
+        return marker
+
     rng = random.Random()
+    held: list[tuple[float, list]] = []  # erred futures kept for a retry from the page
     with Client(address, set_as_default=False, timeout=10) as client:
+        n = 0
         while not stop.wait(rng.uniform(1, 3)):
+            n += 1
             futures = client.map(square, range(rng.randint(5, 30)), pure=False)
+            futures += client.map(resize, range(rng.randint(2, 10)), pure=False)
+            if n % 5 == 0:
+                flaky = [client.submit(fetch_report, str(flaky_dir / f"report-{n}-{i}"), pure=False) for i in range(2)]
+                client.gather(flaky, errors="skip")
+                client.retry(flaky[:1])  # the workload's own retry: erred, then in memory
+                held.append((time.monotonic(), flaky[1:]))
             client.gather(futures, errors="skip")
+            held = [(at, kept) for at, kept in held if time.monotonic() - at < 300]
 
 
 def _kafka_produce(stop: threading.Event, bootstrap: str) -> None:
@@ -115,7 +147,7 @@ def run_demo(host: str, port: int, workdir: str) -> None:
         services.enter_context(processes.start_celery_worker(
             "dashboard.demo.tasks", broker, backend, "demo@localhost", concurrency=2,
             env={"JOBDASH_DEMO_DIR": str(root)}))
-        dask = services.enter_context(processes.start_dask_scheduler(n_workers=2))
+        dask = services.enter_context(processes.start_dask_scheduler(n_workers=2, nanny=True))
         kafka = services.enter_context(processes.start_tansu())
         services.callback(stop.set)
         settings = Settings(
@@ -129,7 +161,7 @@ def run_demo(host: str, port: int, workdir: str) -> None:
             ],
         )
         _loop("celery", _celery_load, stop)
-        _loop("dask", _dask_load, stop, dask.address)
+        _loop("dask", _dask_load, stop, dask.address, str(root))
         _loop("kafka-producer", _kafka_produce, stop, kafka.bootstrap)
         _loop("kafka-consumer", _kafka_consume, stop, kafka.bootstrap)
         app = create_app(settings)
