@@ -55,7 +55,9 @@ def task_record(raw: dict[str, Any]) -> dict[str, Any] | None:
     stop = max((_number(s.get("stop")) for s in computes if _number(s.get("stop")) is not None), default=None)
     erred = raw.get("status") == "error"
     return {
-        "key": clip(key_text(key), KEY_MAX), "raw": key_json(key), "prefix": clip(key_split(key), 255),
+        # The JSON form is needed only to hand an erred key back to the scheduler.
+        "key": clip(key_text(key), KEY_MAX), "raw": key_json(key) if erred else None,
+        "prefix": clip(key_split(key), 255),
         "worker": clip(raw.get("worker"), 255), "erred": erred, "start": start, "stop": stop,
         "duration": stop - start if start is not None and stop is not None else None,
         "exception": clip(raw.get("exception_text"), TEXT_MAX) if erred else None,

@@ -23,7 +23,7 @@ ERRED_COLUMNS = ("source", "key", "raw", "prefix", "worker", "erred_at", "starte
 _NEWER = "excluded.erred_at > {t}.erred_at"
 ERRED_MERGE = {c: f"CASE WHEN {_NEWER} THEN excluded.{{c}} ELSE {{t}}.{{c}} END" for c in ERRED_COLUMNS}
 ERRED_MERGE["retries"] = "{t}.retries"
-CHUNK = 500
+CHUNK = 500  # keys per IN (...) list
 
 
 def write_polls(conn: Connection, polls: list[dict[str, Any]]) -> None:
@@ -85,19 +85,17 @@ def write_task_batches(conn: Connection, batches: list[dict[str, Any]]) -> None:
 
 
 def _note_successes(conn: Connection, succeeded: dict[tuple[str, str], float]) -> None:
-    """Erred tasks that later finished (a retry that worked) show as in memory."""
+    """Erred tasks that later finished (a retry that worked) show as in memory.
+
+    Read the few tasks still erred (or retried) per source, rather than look up every finished key.
+    """
     t = DaskErred
-    by_source: dict[str, list[str]] = {}
-    for source, key in succeeded:
-        by_source.setdefault(source, []).append(key)
-    for source, keys in by_source.items():
-        for i in range(0, len(keys), CHUNK):
-            rows = conn.execute(select(t.key, t.state_at).where(t.source == source, t.key.in_(keys[i:i + CHUNK])))
-            for key, state_at in rows.all():
-                stop = succeeded[(source, key)]
-                if stop >= state_at:
-                    conn.execute(update(t).where(and_(t.source == source, t.key == key))
-                                 .values(state="memory", state_at=stop))
+    for source in {s for s, _ in succeeded}:
+        rows = conn.execute(select(t.key, t.state_at).where(t.source == source, t.state.in_(("erred", "retried"))))
+        for key, state_at in rows.all():
+            stop = succeeded.get((source, key))
+            if stop is not None and stop >= state_at:
+                conn.execute(update(t).where(and_(t.source == source, t.key == key)).values(state="memory", state_at=stop))
 
 
 def _write_minutes(conn: Connection, minutes: dict[tuple[str, str, int], dict[str, Any]]) -> None:
