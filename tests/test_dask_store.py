@@ -126,3 +126,19 @@ def test_erred_pages_follow_each_other_without_gaps(store):
     assert len(seen) == len(set(seen)) == 120 and page["total"] == 120
     with pytest.raises(q.QueryError):
         q.erred_page(engine, "s", after="garbage")
+
+
+def test_stream_records_keep_text_only_and_tuple_keys_round_trip():
+    from collectors.dask_stream import KEY_MAX, TEXT_MAX, key_from_json, task_record
+
+    token = "getitem-" + "0123456789abcdef" * 2
+    erred = task_record({"key": (token, 0, 1), "status": "error", "worker": "tcp://w:1",
+                         "exception": b"\x80pickled", "exception_text": "E" * (TEXT_MAX + 10),
+                         "traceback_text": "tb", "startstops": ({"action": "compute", "start": 1.0, "stop": 3.5},)})
+    assert erred["key"] == f"('{token}', 0, 1)" and erred["prefix"] == "getitem"
+    assert key_from_json(erred["raw"]) == (token, 0, 1)
+    assert erred["duration"] == 2.5 and erred["exception"].endswith(f"cut by jobdash at {TEXT_MAX:,} characters")
+    assert "pickled" not in repr(erred)  # the pickled exception object is never kept
+    ok = task_record({"key": "x" * 1000, "status": "OK", "startstops": ()})
+    assert len(ok["key"]) < KEY_MAX + 60 and ok["duration"] is None and ok["raw"] is None and ok["exception"] is None
+    assert task_record({"status": "OK"}) is None
