@@ -82,6 +82,13 @@ def test_cluster_page_live_erred_task_and_retry(procs, tmp_path, watched):
         expect(page.locator('[data-text="exception"] pre')).to_contain_text(HOSTILE)
         del done, failing
 
+    # History (an admin is above a manager): charts from the rollups, per prefix too.
+    page.goto(base + "/dask/main/history")
+    expect(page.locator("#tasks-chart .uplot")).to_have_count(1, timeout=30_000)
+    expect(page.locator("#workers-chart .uplot")).to_have_count(1)
+    expect(page.locator('#prefix-table tr[data-prefix="square"] td').first).to_have_text("4")
+    page.locator("#prefix-choice").select_option("square")
+    expect(page.locator("#prefix-chart .uplot")).to_have_count(1)
     page.wait_for_timeout(300)
     assert watched.dialogs == [] and watched.errors == []
     assert page.locator("img").count() == 0
