@@ -98,6 +98,7 @@ def main() -> None:
             writer.start()
             collector = DaskCollector("bench", interval=args.interval, timeout=120, address=address)
             collector.started_at = 0  # count every record, as a first run of jobdash would see them
+            collector.max_read = args.tasks  # and read them all in one poll
 
             def poll() -> int:
                 observation = collector.collect()

@@ -20,26 +20,31 @@ from collectors.dask_stream import clip, task_record
 logger = logging.getLogger(__name__)
 
 TASK_STATES = ("processing", "waiting", "memory", "erred", "released")
+MAX_READ = 20_000  # task-stream records one poll reads at most
 
 
-async def _ask(client: Client, cursor: int, scheduler_id: str | None) -> dict[str, Any]:
-    """The scheduler's identity, prefix states and the task stream from `cursor` on, under one deadline."""
+async def _ask(client: Client, cursor: int, scheduler_id: str | None, max_read: int) -> dict[str, Any]:
+    """The scheduler's identity, prefix states and the task stream from `cursor` on (at most the
+    newest `max_read` records), under one deadline."""
     # Not client.scheduler_info(): on a lost scheduler it returns the stale cached answer.
     identity, prefixes, index = await asyncio.gather(
         client.scheduler.identity(n_workers=-1), client.scheduler.get_task_prefix_states(),
         client.scheduler.get_task_stream_index())
     restarted = identity.get("id") != scheduler_id or index < cursor
     if restarted:
-        cursor = 0  # a new scheduler numbers its stream from zero
-    records = await client.scheduler.get_task_stream(start_index=cursor)
-    missed = 0
-    if cursor + len(records) < index:
+        cursor = 0  # a new scheduler (or a new reader) numbers the stream from zero
+    # A backlog beyond max_read (a busy scheduler met for the first time, a long outage) is skipped,
+    # so that one poll stays within its timeout.
+    start = max(cursor, index - max_read)
+    records = await client.scheduler.get_task_stream(start_index=start)
+    missed = 0 if restarted else start - cursor
+    if start + len(records) < index:
         # The buffer dropped records before we read them: jump to its end and say so.
         newest = await client.scheduler.get_task_stream_index()
-        missed = max(0, newest - cursor - len(records))
+        missed += max(0, newest - start - len(records))
         cursor = newest
     else:
-        cursor += len(records)
+        cursor = start + len(records)
     answer = {"identity": identity, "prefixes": prefixes, "records": records, "cursor": cursor, "missed": missed}
     if restarted:
         answer["versions"] = await client.scheduler.versions()
@@ -82,6 +87,7 @@ class DaskCollector(Collector):
         self.call_timeout = max(0.5, timeout * 0.8)
         self._client: Client | None = None
         self.cursor = 0  # the task stream's index read up to
+        self.max_read = MAX_READ
         self.scheduler_id: str | None = None
         self.version: str | None = None
         # Stream records that stopped before this collector started were counted by an earlier run.
@@ -114,7 +120,8 @@ class DaskCollector(Collector):
             raise ConnectionError(f"scheduler {self.address} lost (client {status})")
         try:
             client = self._connect()
-            return client.sync(_ask, client, self.cursor, self.scheduler_id, callback_timeout=self.call_timeout)
+            return client.sync(_ask, client, self.cursor, self.scheduler_id, self.max_read,
+                               callback_timeout=self.call_timeout)
         except Exception as exc:
             self._drop_client()
             if isinstance(exc, ConnectionError):
@@ -177,7 +184,7 @@ class DaskCollector(Collector):
                                            "counted_after": self.started_at}))
         problems = [] if workers else ["scheduler has no workers"]
         if answer["missed"]:
-            problems.append(f"task stream overflowed: {answer['missed']} records were not read")
+            problems.append(f"task stream: {answer['missed']} records were not read (too many since the last poll)")
         return Observation(headline=headline, metrics=metrics, records=records, degraded="; ".join(problems) or None)
 
     def _drop_client(self) -> None:

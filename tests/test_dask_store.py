@@ -142,3 +142,19 @@ def test_stream_records_keep_text_only_and_tuple_keys_round_trip():
     ok = task_record({"key": "x" * 1000, "status": "OK", "startstops": ()})
     assert len(ok["key"]) < KEY_MAX + 60 and ok["duration"] is None and ok["raw"] is None and ok["exception"] is None
     assert task_record({"status": "OK"}) is None
+
+
+def test_a_backlog_beyond_max_read_is_skipped_and_said(dask_cluster, client, store):
+    engine, writer = store
+    collector = DaskCollector("m", timeout=5, address=dask_cluster.address)
+    tag = uuid.uuid4().hex[:8]
+    try:
+        pump(collector, writer)
+        collector.max_read = 5
+        client.gather(client.map(square, range(12), key=[f"many{tag}-{i}" for i in range(12)]))
+        observation = collector.collect()
+        tasks = next(p for k, p in observation.records if k == "dask_tasks")["tasks"]
+        assert len(tasks) == 5 and "7 records were not read" in observation.degraded
+        assert collector.collect().degraded is None  # caught up: nothing more to say
+    finally:
+        collector.close()
