@@ -46,7 +46,7 @@ def _assigned(assignment: Any) -> list[tuple[str, int]]:
 
 
 def history_points(state: dict[str, Any]) -> list[tuple[str, str, float]]:
-    """History series: lag in messages and seconds and consume rate per group, produce rate per topic."""
+    """History series: lag (messages, seconds) and consume rate per group, lag per group and topic, produce rate per topic."""
     points: list[tuple[str, str, float]] = []
     for g in state["groups"]:
         points.append(("lag", g["group"], float(g["lag"])))
@@ -56,6 +56,10 @@ def history_points(state: dict[str, Any]) -> list[tuple[str, str, float]]:
             points.append(("consume_rate", g["group"], float(g["consume_rate"])))
     points.extend(("produce_rate", t["topic"], float(t["produce_rate"])) for t in state["topics"]
                   if t["produce_rate"] is not None)
+    per_topic: dict[str, float] = {}
+    for r in state["partitions"]:  # Kafka topic names hold no "/": the label splits at the last one
+        per_topic[f"{r['group']}/{r['topic']}"] = per_topic.get(f"{r['group']}/{r['topic']}", 0.0) + r["lag"]
+    points.extend(("topic_lag", label, lag) for label, lag in per_topic.items())
     return points
 
 

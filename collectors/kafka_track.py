@@ -109,6 +109,7 @@ class KafkaTracker:
                 "host": owner[1] if owner else None, "last_commit": self.last_commit.get((group, topic, partition)),
                 "consume_rate": _rate([(s.ts, s.offset) for s in samples]), "samples": len(samples),
                 "gone": gone, "note": "; ".join(notes) or None,
+                "window_start": {"offset": samples[0].offset, "ts": samples[0].ts, "lag": max(0, samples[0].lag)},
             }
             partitions.append(row)
             by_group.setdefault(group, []).append(row)

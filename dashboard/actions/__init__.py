@@ -26,7 +26,7 @@ from dashboard.store import WriteError
 from dashboard.store.audit_log import audit_row
 
 # Each module registers its actions when imported.
-from dashboard.actions import celery_tasks, celery_workers, consul_services  # noqa: F401
+from dashboard.actions import celery_tasks, celery_workers, consul_services, kafka_offsets  # noqa: F401
 
 logger = logging.getLogger(__name__)
 

@@ -67,7 +67,14 @@ def _partition_row(source: str, p: dict[str, Any], ts: float) -> tuple:
             integer(p.get("end")), integer(p.get("lag"), 0), number(p.get("lag_seconds")), bool(p.get("extrapolated")),
             status(p.get("status")), text(p.get("rule"), 32) or "", text(p.get("reason"), TEXT_MAX) or "",
             text(p.get("owner")), text(p.get("host")), number(p.get("last_commit")), number(p.get("consume_rate")),
-            integer(p.get("samples"), 0), bool(p.get("gone")), text(p.get("note"), TEXT_MAX), ts)
+            integer(p.get("samples"), 0), bool(p.get("gone")), text(p.get("note"), TEXT_MAX),
+            _json(_window_start(p.get("window_start"))), ts)
+
+
+def _window_start(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    return {"offset": integer(value.get("offset")), "ts": number(value.get("ts")), "lag": integer(value.get("lag"), 0)}
 
 
 def _topic_row(source: str, t: dict[str, Any], ts: float) -> tuple:

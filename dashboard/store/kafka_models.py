@@ -64,6 +64,8 @@ class KafkaPartition(Base):
     samples: Mapped[int] = mapped_column(Integer)
     gone: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str | None] = mapped_column(Text)
+    # The oldest sample of the evaluation window: {"offset", "ts", "lag"} (Burrow's "start").
+    window_start: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[float] = mapped_column(Float)
 
 

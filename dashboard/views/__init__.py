@@ -9,6 +9,9 @@ def register(app: Flask) -> None:
     from dashboard.views.auth_pages import auth
     from dashboard.views.celery_api import celery_api
     from dashboard.views.celery_pages import celery_pages
+    from dashboard.views.kafka_api import kafka_api
+    from dashboard.views.kafka_burrow import kafka_burrow
+    from dashboard.views.kafka_pages import kafka_pages
     from dashboard.views.pages import pages
     from dashboard.views.vendor import vendor
 
@@ -18,5 +21,8 @@ def register(app: Flask) -> None:
     app.register_blueprint(auth)
     app.register_blueprint(celery_api)
     app.register_blueprint(celery_pages)
+    app.register_blueprint(kafka_api)
+    app.register_blueprint(kafka_burrow)
+    app.register_blueprint(kafka_pages)
     app.register_blueprint(pages)
     app.register_blueprint(vendor)

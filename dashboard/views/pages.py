@@ -28,7 +28,6 @@ NAV = [
 # Pages not built yet: name -> (title, what it will show, the issue that brings it).
 COMING = {
     "dask": ("Dask", "the scheduler, its workers and task states, with retry and drain", "Dask page: workers, task states and controls"),
-    "kafka": ("Kafka", "consumer groups and their lag per partition, with offset reset", "Kafka page: consumer-group lag and offset reset"),
     "consul": ("Consul", "services and their health checks, with maintenance and deregister", "Consul page: services, checks and controls"),
     "history": ("History", "charts of every source's numbers over hours and days", "History page: charts from the rollups"),
 }
@@ -132,11 +131,6 @@ def _coming(name: str):
 @pages.get("/dask")
 def dask():
     return _coming("dask")
-
-
-@pages.get("/kafka")
-def kafka():
-    return _coming("kafka")
 
 
 @pages.get("/consul")

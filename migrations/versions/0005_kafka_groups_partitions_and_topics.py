@@ -57,6 +57,7 @@ def upgrade() -> None:
     sa.Column('samples', sa.Integer(), nullable=False),
     sa.Column('gone', sa.Boolean(), nullable=False),
     sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('window_start', sa.JSON(), nullable=True),
     sa.Column('updated_at', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('source', 'group_name', 'topic', 'partition_no', name=op.f('pk_kafka_partitions'))
     )

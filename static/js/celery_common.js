@@ -2,7 +2,8 @@
 // filters (dashboard/views/pages.py, dashboard/views/celery_pages.py), and ticking relative times.
 // Everything a watched system reports is untrusted: it is only ever set with textContent.
 
-const root = document.getElementById("celery");
+// Other pages reuse these helpers: their root element carries data-root as well.
+const root = document.getElementById("celery") || document.querySelector("[data-root]");
 export const source = root ? root.dataset.source : "";
 export const base = root ? root.dataset.root : "";
 export const api = `${base}/api/celery/${encodeURIComponent(source)}`;
