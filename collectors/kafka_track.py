@@ -74,7 +74,7 @@ class KafkaTracker:
     def _forget(self, now: float) -> None:
         """Drop partitions (and topics) not reported for a whole window."""
         horizon = self.window * self.interval
-        for key in [k for k, ts in self.seen.items() if now - ts > horizon]:
+        for key in [k for k, ts in self.seen.items() if now - ts >= horizon]:
             for table in (self.samples, self.last_commit, self.seen):
                 table.pop(key, None)
         live_tps = {(t, p) for _, t, p in self.samples}
