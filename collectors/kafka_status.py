@@ -8,8 +8,10 @@ Partition rules, in Burrow's order (evaluator/caching.go calculatePartitionStatu
   offset unchanged over the whole window, no active member  -> STOP
   offset moved backwards within the window                  -> REWIND
   offset unchanged over the whole window, members active    -> STALL
-  lag never decreased across the window while offsets moved -> WARN  (Burrow's rule)
-  lag grew across the window although it dipped             -> WARN  (what Burrow misses, #453)
+  lag never decreased across the window while offsets moved -> WARN  (Burrow's rule; a lag that stays
+                                                               level is OK here: a consumer keeping pace)
+  lag grew across the window although it dipped             -> WARN  (what Burrow misses, #453):
+                                        every lag of the window's later half above its earlier half
   otherwise             -> OK
 OffsetFetch carries no commit time, so STOP (nobody commits) and STALL (a live consumer stuck on
 one offset) are told apart by the group's members, as Burrow tells them apart by commit times.
@@ -82,11 +84,12 @@ def partition_status(window: list[Sample], size: int, members: int | None) -> Ve
                        f"{members} member(s) active but offset {last.offset} unchanged for {span:.0f} s, lag {last.lag}")
     if not full:
         return Verdict("OK", "incomplete", f"{len(window)} of {size} samples: too few to judge")
-    if all(after.lag >= before.lag for before, after in zip(window, window[1:])):
+    if last.lag > first.lag and all(after.lag >= before.lag for before, after in zip(window, window[1:])):
         return Verdict("WARN", "lag-not-decreasing",
                        f"offsets moved {first.offset}→{last.offset} but lag never fell: {first.lag}→{last.lag}")
-    slope = _slope([(s.ts, s.lag) for s in window])
-    if last.lag > first.lag and slope > 0:
+    half = len(window) // 2
+    if min(s.lag for s in window[-half:]) > max(s.lag for s in window[:half]):
+        slope = _slope([(s.ts, s.lag) for s in window])
         return Verdict("WARN", "lag-growing",
                        f"lag grew {first.lag}→{last.lag} over {span:.0f} s (+{slope:.2f}/s) while offsets moved")
     return Verdict("OK", "consuming", f"offsets moving, lag {last.lag}")

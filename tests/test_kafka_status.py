@@ -151,3 +151,8 @@ def test_lag_seconds_table_restarts_when_the_log_shrinks():
     table.add(100, 1.0)
     table.add(5, 2.0)
     assert list(table.points) == [(5, 2.0)]
+
+
+def test_a_small_level_lag_with_offsets_moving_is_ok_not_burrows_warn():
+    verdict = status([1, 4, 7, 10, 13], [3, 6, 9, 12, 15])
+    assert (verdict.status, verdict.rule) == ("OK", "consuming")
