@@ -56,9 +56,14 @@ def history_points(state: dict[str, Any]) -> list[tuple[str, str, float]]:
             points.append(("consume_rate", g["group"], float(g["consume_rate"])))
     points.extend(("produce_rate", t["topic"], float(t["produce_rate"])) for t in state["topics"]
                   if t["produce_rate"] is not None)
+    # Per topic only for groups of several topics (else it is the group's lag). Kafka topic names
+    # hold no "/": the label splits at the last one.
+    several = {g["group"] for g in state["groups"] if len(g["topics"]) > 1}
     per_topic: dict[str, float] = {}
-    for r in state["partitions"]:  # Kafka topic names hold no "/": the label splits at the last one
-        per_topic[f"{r['group']}/{r['topic']}"] = per_topic.get(f"{r['group']}/{r['topic']}", 0.0) + r["lag"]
+    for r in state["partitions"]:
+        if r["group"] in several:
+            label = f"{r['group']}/{r['topic']}"
+            per_topic[label] = per_topic.get(label, 0.0) + r["lag"]
     points.extend(("topic_lag", label, lag) for label, lag in per_topic.items())
     return points
 
@@ -69,7 +74,7 @@ class KafkaLagCollector(Collector):
     kind = "kafka"
 
     def __init__(self, name: str, interval: float = 5.0, timeout: float = 5.0, bootstrap_servers: str = "",
-                 groups: list[str] | None = None, window: int = 10, history_interval: float = 30.0,
+                 groups: list[str] | None = None, window: int = 10, history_interval: float = 60.0,
                  **options: Any):
         super().__init__(name, interval=interval, timeout=timeout, bootstrap_servers=bootstrap_servers,
                          groups=groups, **options)

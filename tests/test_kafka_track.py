@@ -74,7 +74,7 @@ def test_rates_lag_seconds_owners_and_history():
     assert headline(state) == {"groups": 1, "partitions": 1, "lag": 10, "lag_seconds": 1.0, "members": 1,
                                "status": group(state)["status"], "not_ok": int(group(state)["status"] != "OK")}
     points = history_points(state)
-    assert ("lag", "g", 10.0) in points and ("topic_lag", "g/a", 10.0) in points
+    assert ("lag", "g", 10.0) in points and not [p for p in points if p[0] == "topic_lag"]  # one topic: the lag
     assert ("produce_rate", "a", 10.0) in points and ("consume_rate", "g", 8.0) in points
 
 
@@ -82,3 +82,9 @@ def test_a_committed_offset_past_the_end_is_lag_zero_with_a_note():
     state = run(KafkaTracker(window=2), [(1, {("a", 0): 9}, {("a", 0): 5})])
     (row,) = state["partitions"]
     assert row["lag"] == 0 and "beyond the end offset 5" in row["note"]
+
+
+def test_a_group_of_several_topics_records_lag_per_topic():
+    state = run(KafkaTracker(window=2), [(1, {("a", 0): 1, ("b", 0): 2, ("b", 1): 0}, {("a", 0): 4, ("b", 0): 5, ("b", 1): 1})])
+    points = history_points(state)
+    assert ("topic_lag", "g/a", 3.0) in points and ("topic_lag", "g/b", 4.0) in points and ("lag", "g", 7.0) in points

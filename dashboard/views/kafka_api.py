@@ -77,8 +77,11 @@ def history(source: str, group: str):
     engine, until = _runtime().engine, time.time()
     found = q.group(engine, source, group)
     topics = {"total": q.lag_history(engine, source, group, metric, seconds, until)}
-    if metric == "lag":
-        for topic in (found or {}).get("topics") or []:
+    names = (found or {}).get("topics") or []
+    if metric == "lag" and len(names) == 1:
+        topics[names[0]] = topics["total"]  # one topic: its lag is the group's (only that is recorded)
+    elif metric == "lag":
+        for topic in names:
             topics[topic] = q.lag_history(engine, source, f"{group}/{topic}", "topic_lag", seconds, until)
     return jsonify(group=group, metric=metric, span=span, since=until - seconds, until=until, series=topics)
 

@@ -89,7 +89,7 @@ async function drawCharts() {
       }, [points.map((p) => p.ts), points.map((p) => p.value)], holder);
       charts.set(holder.dataset.topic, plot);
     }
-    note.textContent = any ? "" : `No lag history in the last ${span} yet: it is recorded every history_interval (30 s by default).`;
+    note.textContent = any ? "" : `No lag history in the last ${span} yet: it is recorded every history_interval (60 s by default).`;
   } catch (err) {
     note.textContent = `Lag history could not be read: ${err.message}`;
   }
