@@ -35,3 +35,4 @@ bench: setup
 	$(PY) -m bench.celery_ingest
 	$(PY) -m bench.celery_pages
 	$(PY) -m bench.dask_ingest
+	$(PY) -m bench.kafka_poll

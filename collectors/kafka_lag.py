@@ -1,14 +1,22 @@
-"""Kafka: consumer-group lag per partition, from committed and end offsets."""
+"""Kafka: consumer-group lag per partition, from committed and end offsets, with Burrow-style status.
+
+Each poll costs a fixed number of requests whatever the number of partitions: ListGroups,
+FindCoordinator, one OffsetFetch for every group (v8), one ListOffsets per partition leader and one
+DescribeGroups per coordinator.
+"""
 from __future__ import annotations
 
 import logging
 import socket
+import time
 from typing import Any
 
 from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient, OffsetSpec
+from kafka.protocol.admin import DescribeGroupsRequest
 
 from collectors.base import Collector, Observation
+from collectors.kafka_track import KafkaTracker, Members, headline
 
 logger = logging.getLogger(__name__)
 
@@ -17,17 +25,65 @@ def _err(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+class MembersAdmin(KafkaAdminClient):
+    """An admin client whose DescribeGroups asks for no ACL operations (protocol v0-v2).
+
+    kafka-python 3 always asks for them (v3+), and fails decoding the bitfield tansu sends back
+    ("15 is not a valid ACLOperation"); without them every broker answers members alike.
+    """
+
+    def _describe_groups_request(self, group_ids):
+        return DescribeGroupsRequest(groups=list(group_ids), include_authorized_operations=False, max_version=2)
+
+
+def _assigned(assignment: Any) -> list[tuple[str, int]]:
+    """(topic, partition) pairs of a member's decoded assignment; none when it could not be decoded."""
+    if hasattr(assignment, "partitions"):
+        return [(tp.topic, tp.partition) for tp in assignment.partitions()]
+    if isinstance(assignment, dict):
+        return [(topic, p) for topic, parts in assignment.get("assigned_partitions") or [] for p in parts]
+    return []
+
+
+def history_points(state: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """History series: lag (messages, seconds) and consume rate per group, lag per group and topic, produce rate per topic."""
+    points: list[tuple[str, str, float]] = []
+    for g in state["groups"]:
+        points.append(("lag", g["group"], float(g["lag"])))
+        if g["lag_seconds"] is not None:
+            points.append(("lag_seconds", g["group"], float(g["lag_seconds"])))
+        if g["consume_rate"] is not None:
+            points.append(("consume_rate", g["group"], float(g["consume_rate"])))
+    points.extend(("produce_rate", t["topic"], float(t["produce_rate"])) for t in state["topics"]
+                  if t["produce_rate"] is not None)
+    # Per topic only for groups of several topics (else it is the group's lag). Kafka topic names
+    # hold no "/": the label splits at the last one.
+    several = {g["group"] for g in state["groups"] if len(g["topics"]) > 1}
+    per_topic: dict[str, float] = {}
+    for r in state["partitions"]:
+        if r["group"] in several:
+            label = f"{r['group']}/{r['topic']}"
+            per_topic[label] = per_topic.get(label, 0.0) + r["lag"]
+    points.extend(("topic_lag", label, lag) for label, lag in per_topic.items())
+    return points
+
+
 class KafkaLagCollector(Collector):
     """Poll consumer groups' lag through one admin client, rebuilt after a failure."""
 
     kind = "kafka"
 
     def __init__(self, name: str, interval: float = 5.0, timeout: float = 5.0, bootstrap_servers: str = "",
-                 groups: list[str] | None = None, **options: Any):
+                 groups: list[str] | None = None, window: int = 10, history_interval: float = 60.0,
+                 **options: Any):
         super().__init__(name, interval=interval, timeout=timeout, bootstrap_servers=bootstrap_servers,
                          groups=groups, **options)
         self.bootstrap_servers = [s.strip() for s in bootstrap_servers.split(",") if s.strip()]
         self.groups = list(groups or [])
+        # Thresholds (lag_warn, ..., group_thresholds) come in as options.
+        self.tracker = KafkaTracker(window=window, interval=interval, options=options)
+        self.history_interval = history_interval
+        self._history_at = 0.0
         # Several requests per poll must fit in the runner's budget for the whole poll.
         self.request_ms = max(500, int(timeout * 600))
         self._admin: KafkaAdminClient | None = None
@@ -49,7 +105,7 @@ class KafkaLagCollector(Collector):
         if self._admin is None:
             self._probe()
             try:
-                self._admin = KafkaAdminClient(
+                self._admin = MembersAdmin(
                     bootstrap_servers=self.bootstrap_servers, client_id=f"jobdash-{self.name}",
                     request_timeout_ms=self.request_ms, bootstrap_timeout_ms=self.request_ms,
                     reconnect_backoff_max_ms=1000)
@@ -59,6 +115,7 @@ class KafkaLagCollector(Collector):
 
     def collect(self) -> Observation:
         admin = self._connect()
+        now = time.time()
         try:
             groups = self.groups or sorted(g["group_id"] for g in admin.list_groups())
         except Exception as exc:
@@ -71,74 +128,82 @@ class KafkaLagCollector(Collector):
             self._drop_admin()
             raise ConnectionError("no consumer group's offsets could be read: " + "; ".join(problems))
         ends = self._end_offsets(admin, committed, problems)
-        members = self._members(admin, list(committed), problems) if committed else 0
-
-        lag_by_group: dict[str, int] = {}
-        clamped: list[str] = []
-        partitions = 0
-        for group, offsets in committed.items():
-            total = 0
-            for tp, offset in sorted(offsets.items()):
-                end = ends.get(tp)
-                if end is None:
-                    continue
-                partitions += 1
-                lag = end - offset
-                if lag < 0:
-                    # A committed offset past the end means the broker's end offset is not exact
-                    # (tansu reports base offset of the last batch + 1); never show a negative lag.
-                    clamped.append(f"{group}:{tp.topic}[{tp.partition}]")
-                    lag = 0
-                total += lag
-            lag_by_group[group] = total
-        if clamped:
-            problems.append("committed offset beyond end offset, lag shown as 0: " + ", ".join(clamped))
-        return Observation(
-            headline={"groups": len(groups), "partitions": partitions, "lag": sum(lag_by_group.values()),
-                      "members": members},
-            metrics=[("lag", group, float(lag)) for group, lag in lag_by_group.items()],
-            degraded="; ".join(problems) or None,
-        )
+        members = self._members(admin, list(committed)) if committed else {}
+        state = self.tracker.update(now, {g: {(tp.topic, tp.partition): o for tp, o in offsets.items()}
+                                          for g, offsets in committed.items()},
+                                    {(tp.topic, tp.partition): o for tp, o in ends.items()}, members)
+        metrics: list[tuple[str, str, float]] = []
+        if now - self._history_at >= self.history_interval:
+            self._history_at = now
+            metrics = history_points(state)
+        return Observation(headline=headline(state), metrics=metrics,
+                           records=[("kafka_state", {"source": self.name, "ts": now, **state})],
+                           degraded="; ".join(problems) or None)
 
     def _committed(self, admin: KafkaAdminClient, groups: list[str],
                    problems: list[str]) -> dict[str, dict[TopicPartition, int]]:
-        """Committed offsets per group; one group failing leaves the others."""
-        committed: dict[str, dict[TopicPartition, int]] = {}
-        for group in groups:
-            try:
-                offsets = admin.list_group_offsets(group).get(group, {})
-            except Exception as exc:  # noqa: BLE001 - reported as degraded
-                problems.append(f"offsets of group {group}: {_err(exc)}")
-                continue
-            # -1 means nothing committed for that partition.
-            committed[group] = {tp: om.offset for tp, om in offsets.items() if om is not None and om.offset >= 0}
-        return committed
+        """Committed offsets per group: one request for all groups; if that fails, group by group
+        so that one failing group leaves the others."""
+        if not groups:
+            return {}
+        try:
+            found = admin.list_group_offsets(groups)
+        except Exception:  # noqa: BLE001 - retried one by one below, which names the culprit
+            found = {}
+            for group in groups:
+                try:
+                    found.update(admin.list_group_offsets([group]))
+                except Exception as exc:  # noqa: BLE001 - reported as degraded
+                    problems.append(f"offsets of group {group}: {_err(exc)}")
+        # -1 means nothing committed for that partition.
+        return {group: {tp: om.offset for tp, om in (offsets or {}).items() if om is not None and om.offset >= 0}
+                for group, offsets in found.items()}
 
     def _end_offsets(self, admin: KafkaAdminClient, committed: dict[str, dict[TopicPartition, int]],
                      problems: list[str]) -> dict[TopicPartition, int]:
-        """Latest offsets, asked topic by topic so a deleted topic does not hide the others."""
-        by_topic: dict[str, set[TopicPartition]] = {}
-        for offsets in committed.values():
-            for tp in offsets:
-                by_topic.setdefault(tp.topic, set()).add(tp)
+        """Latest offsets of every committed partition in one request; if that fails, topic by topic
+        so that a deleted topic does not hide the others."""
+        tps = {tp for offsets in committed.values() for tp in offsets}
+        if not tps:
+            return {}
+        try:
+            found = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps}, timeout_ms=self.request_ms)
+            return {tp: result.offset for tp, result in found.items()}
+        except Exception:  # noqa: BLE001 - retried per topic below
+            pass
         ends: dict[TopicPartition, int] = {}
-        for topic, tps in sorted(by_topic.items()):
+        for topic in sorted({tp.topic for tp in tps}):
+            specs = {tp: OffsetSpec.LATEST for tp in tps if tp.topic == topic}
             try:
-                found = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps}, timeout_ms=self.request_ms)
+                found = admin.list_partition_offsets(specs, timeout_ms=self.request_ms)
             except Exception as exc:  # noqa: BLE001 - reported as degraded
                 problems.append(f"end offsets of topic {topic}: {_err(exc)}")
                 continue
             ends.update({tp: result.offset for tp, result in found.items()})
         return ends
 
-    def _members(self, admin: KafkaAdminClient, groups: list[str], problems: list[str]) -> int | None:
-        """Members across the groups, or None when the broker's answer cannot be read."""
+    def _members(self, admin: KafkaAdminClient, groups: list[str]) -> dict[str, Members]:
+        """Each group's members and their partitions; unknown, with the reason, when unreadable.
+
+        Members are extra: a broker that cannot describe groups leaves the source up."""
         try:
             described = admin.describe_groups(groups)
-        except Exception as exc:  # noqa: BLE001 - e.g. tansu's ACL bitfield kafka-python cannot decode
-            problems.append(f"group members unknown: describe_groups failed: {_err(exc)}")
-            return None
-        return sum(len(info.get("members") or []) for info in described.values())
+        except Exception as exc:  # noqa: BLE001 - the lag is still worth showing
+            note = f"members unknown: DescribeGroups failed: {_err(exc)}"
+            return {group: Members(None, note=note) for group in groups}
+        found = {}
+        for group in groups:
+            info = described.get(group) or {}
+            if info.get("error"):
+                found[group] = Members(None, note=f"members unknown: {info['error']}")
+                continue
+            owners = {}
+            for member in info.get("members") or []:
+                who = member.get("client_id") or member.get("member_id") or "?"
+                for tp in _assigned(member.get("member_assignment")):
+                    owners[tp] = (who, member.get("client_host") or "")
+            found[group] = Members(len(info.get("members") or []), info.get("group_state") or "", owners)
+        return found
 
     def _drop_admin(self) -> None:
         admin, self._admin = self._admin, None

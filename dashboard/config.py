@@ -21,7 +21,10 @@ SOURCE_KINDS: dict[str, dict[str, dict[str, type | tuple[type, ...]]]] = {
     # transport_options: kombu's, e.g. the folders of the filesystem:// transport the demo uses.
     "celery": {"required": {"broker": str}, "optional": {"backend": str, "transport_options": dict}},
     "dask": {"required": {"address": str}, "optional": {}},
-    "kafka": {"required": {"bootstrap_servers": str}, "optional": {"groups": list}},
+    "kafka": {"required": {"bootstrap_servers": str}, "optional": {
+        "groups": list, "window": int, "history_interval": (int, float), "lag_warn": (int, float),
+        "lag_error": (int, float), "lag_seconds_warn": (int, float), "lag_seconds_error": (int, float),
+        "group_thresholds": dict}},
     "consul": {"required": {"address": str}, "optional": {"token": str, "dc": str, "scheme": str}},
 }
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")

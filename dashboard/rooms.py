@@ -5,7 +5,7 @@ from typing import Any
 
 from dashboard import dask_rooms
 from dashboard.live import LiveHub
-from dashboard.store import celery_queries
+from dashboard.store import celery_queries, kafka_queries
 from dashboard.store.celery_ingest import EVENT_STATE
 
 
@@ -37,12 +37,30 @@ def celery_snapshot(runtime, source: str) -> dict[str, Any]:
     return items
 
 
+def kafka_deltas(states: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each poll's groups per Kafka source room (groups gone since the last poll: null); pages
+    showing partitions re-read them from the API when their group changes."""
+    rooms: dict[str, dict[str, Any]] = {}
+    for state in states:
+        items = rooms.setdefault(f"kafka/{state['source']}", {})
+        items.update({f"group:{name}": None for name in state.get("removed") or []})
+        items.update({f"group:{g['group']}": g for g in state["groups"]})
+    return rooms
+
+
+def kafka_snapshot(runtime, source: str) -> dict[str, Any]:
+    return {f"group:{g['group']}": g for g in kafka_queries.groups(runtime.engine, source)}
+
+
 def register_rooms(hub: LiveHub, runtime) -> None:
-    """Open a room per page: the overview, and one per Celery source."""
+    """Open a room per page: the overview, and one per Celery and per Kafka source."""
     hub.add_room("overview", runtime.overview_snapshot)
     hub.add_translator("source_status", status_deltas)
     hub.add_translator("celery_event", celery_deltas)
+    hub.add_translator("kafka_state", kafka_deltas)
     for source in runtime.settings.sources:
         if source.kind == "celery":
             hub.add_room(f"celery/{source.name}", lambda name=source.name: celery_snapshot(runtime, name))
+        if source.kind == "kafka":
+            hub.add_room(f"kafka/{source.name}", lambda name=source.name: kafka_snapshot(runtime, name))
     dask_rooms.register(hub, runtime)

@@ -5,11 +5,11 @@ import time
 import uuid
 
 import pytest
-from kafka import KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic, OffsetSpec
 from kafka.structs import OffsetAndMetadata
 
-from collectors.kafka_lag import KafkaLagCollector
+from collectors.kafka_lag import KafkaLagCollector, MembersAdmin
 from dashboard.demo import processes
 
 
@@ -25,6 +25,17 @@ def producer(kafka_broker):
     client = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, linger_ms=0)
     yield client
     client.close()
+
+
+def wait_for(poll, condition, timeout: float = 30.0, pause: float = 0.3):
+    """Call poll() until condition(result) holds; the last result, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = poll()
+        if condition(result):
+            return result
+        assert time.monotonic() < deadline, f"condition not met within {timeout}s; last: {result!r}"
+        time.sleep(pause)
 
 
 def new_topic(admin, partitions: int) -> str:
@@ -45,17 +56,23 @@ def commit(admin, group: str, topic: str, offsets: dict[int, int]) -> None:
                                       for p, o in offsets.items()})
 
 
+def state_of(observation) -> dict:
+    (payload,) = [p for kind, p in observation.records if kind == "kafka_state"]
+    return payload
+
+
+def group_row(observation, group: str) -> dict | None:
+    return next((g for g in state_of(observation)["groups"] if g["group"] == group), None)
+
+
 def lag_of(observation, group: str) -> float | None:
-    return next((v for m, label, v in observation.metrics if m == "lag" and label == group), None)
+    row = group_row(observation, group)
+    return None if row is None else row["lag"]
 
 
-def assert_only_members_unknown(observation) -> None:
-    """tansu's DescribeGroups answer cannot be decoded by kafka-python; all else must be clean."""
-    if observation.headline["members"] is None:
-        assert observation.degraded.startswith("group members unknown: describe_groups failed")
-        assert ";" not in observation.degraded
-    else:
-        assert observation.degraded is None
+def partition_row(observation, group: str, topic: str, partition: int) -> dict:
+    return next(r for r in state_of(observation)["partitions"]
+                if (r["group"], r["topic"], r["partition"]) == (group, topic, partition))
 
 
 def test_lag_is_end_minus_committed_for_each_partition(kafka_broker, admin, producer):
@@ -74,7 +91,10 @@ def test_lag_is_end_minus_committed_for_each_partition(kafka_broker, admin, prod
         assert obs.headline["groups"] == 2
         assert obs.headline["partitions"] == 3 + 1
         assert obs.headline["lag"] == 9
-        assert_only_members_unknown(obs)
+        assert obs.degraded is None
+        assert [(r["committed"], r["end"], r["lag"]) for r in state_of(obs)["partitions"] if r["group"] == group_a] \
+            == [(2, 6, 4), (4, 4, 0), (0, 5, 5)]
+        assert ("lag", group_a, 9.0) in obs.metrics and ("lag", group_b, 0.0) in obs.metrics
 
         produce(producer, topic, [0, 3])
         commit(admin, group_b, topic, {0: 1})
@@ -113,8 +133,9 @@ def test_a_committed_offset_past_the_end_is_clamped_and_named(kafka_broker, admi
         collector.close()
     assert lag_of(obs, group) == 0 + (3 - 1)
     assert obs.headline["lag"] == 2
-    assert f"lag shown as 0: {group}:{topic}[0]" in obs.degraded
-    assert f"{topic}[1]" not in obs.degraded
+    assert obs.degraded is None  # the lag was read: the source is up, the partition says what is odd
+    assert "beyond the end offset 2" in partition_row(obs, group, topic, 0)["note"]
+    assert partition_row(obs, group, topic, 1)["note"] is None
 
 
 def test_tansu_batch_end_offsets_never_show_a_negative_lag(kafka_broker, admin):
@@ -135,27 +156,54 @@ def test_tansu_batch_end_offsets_never_show_a_negative_lag(kafka_broker, admin):
         collector.close()
     assert lag_of(obs, group) == max(0, reported_end - consumed) == 0
     if reported_end < consumed:  # the quirk ENVIRONMENT.md describes: base offset of the last batch + 1
-        assert f"{group}:{topic}[0]" in obs.degraded
+        assert "lag shown as 0" in partition_row(obs, group, topic, 0)["note"]
 
 
-def test_a_failing_describe_groups_leaves_the_lag_reported(kafka_broker, admin, producer):
+def test_members_are_read_on_tansu_through_an_older_describe_groups(kafka_broker, admin, producer):
     topic = new_topic(admin, 1)
     produce(producer, topic, [4])
     group = f"described-{topic}"
-    commit(admin, group, topic, {0: 1})
+    with pytest.raises(ValueError, match="ACLOperation"):
+        admin.describe_groups([group])  # kafka-python's own call cannot read tansu's answer
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka_broker.bootstrap, group_id=group,
+                             enable_auto_commit=False, auto_offset_reset="earliest")
+    collector = KafkaLagCollector("test", timeout=5, bootstrap_servers=kafka_broker.bootstrap, groups=[group])
     try:
-        admin.describe_groups([group])
-    except ValueError:
-        pass
-    else:
-        pytest.skip("this broker and kafka-python now agree on DescribeGroups")
+        deadline = time.monotonic() + 30
+        while not consumer.assignment() and time.monotonic() < deadline:
+            consumer.poll(500)
+        consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(1, "", -1)})
+        obs = collector.collect()
+        assert obs.headline["members"] == 1
+        assert group_row(obs, group)["members"] == 1 and group_row(obs, group)["members_note"] is None
+        consumer.close()
+        obs = wait_for(collector.collect, lambda o: o.headline["members"] == 0)
+        assert group_row(obs, group)["lag"] == 3
+    finally:
+        consumer.close()
+        collector.close()
+
+
+def test_a_broker_that_cannot_describe_groups_leaves_members_unknown_and_the_source_up(kafka_broker, admin,
+                                                                                         producer, monkeypatch):
+    topic = new_topic(admin, 1)
+    produce(producer, topic, [4])
+    group = f"undescribed-{topic}"
+    commit(admin, group, topic, {0: 1})
+
+    def refuse(self, groups, *args, **kwargs):
+        raise ValueError("15 is not a valid ACLOperation")
+
+    monkeypatch.setattr(MembersAdmin, "describe_groups", refuse)
     collector = KafkaLagCollector("test", timeout=5, bootstrap_servers=kafka_broker.bootstrap, groups=[group])
     try:
         obs = collector.collect()
     finally:
         collector.close()
-    assert obs.headline == {"groups": 1, "partitions": 1, "lag": 3, "members": None}
-    assert "describe_groups failed: ValueError" in obs.degraded
+    assert obs.degraded is None
+    assert obs.headline["members"] is None and obs.headline["lag"] == 3
+    assert group_row(obs, group)["members_note"] == \
+        "members unknown: DescribeGroups failed: ValueError: 15 is not a valid ACLOperation"
 
 
 def test_a_closed_port_fails_at_once():
@@ -171,7 +219,7 @@ def test_a_broker_that_dies_fails_the_poll_and_is_found_again_after_restart():
     broker = processes.start_tansu()
     collector = KafkaLagCollector("test", timeout=3, bootstrap_servers=broker.bootstrap)
     try:
-        assert collector.collect().headline == {"groups": 0, "partitions": 0, "lag": 0, "members": 0}
+        assert collector.collect().headline["groups"] == 0
         broker.cleanup()
         started = time.monotonic()
         with pytest.raises(ConnectionError, match=f"kafka {broker.bootstrap}"):

@@ -28,6 +28,7 @@ from dashboard.store.audit_log import audit_row
 # Each module registers its actions when imported.
 from dashboard.actions import celery_tasks, celery_workers, consul_services  # noqa: F401
 from dashboard.actions import dask_controls  # noqa: F401
+from dashboard.actions import kafka_offsets  # noqa: F401
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,11 @@ CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list of strings"}
 
 
+def type_name(types: type | tuple[type, ...]) -> str:
+    """How a parameter's type reads in messages; a tuple (e.g. (int, str)) takes any of its types."""
+    return " or ".join(TYPE_NAMES[t] for t in (types if isinstance(types, tuple) else (types,)))
+
+
 @dataclass(frozen=True)
 class ActionResult:
     """What an action function reports: whether it worked, a message for people, details to audit."""
@@ -28,7 +33,7 @@ class ActionResult:
 class Param:
     """One parameter an action takes."""
 
-    type: type
+    type: type | tuple[type, ...]
     required: bool = True
     default: Any = None
     max_length: int | None = None  # for strings (characters) and lists (items)
@@ -54,7 +59,7 @@ class Action:
         """The action as the API lists it."""
         return {"name": self.name, "kind": self.kind, "role": self.role, "confirm": self.confirm,
                 "description": self.description,
-                "params": {n: {"type": TYPE_NAMES[p.type], "required": p.required} for n, p in self.params.items()}}
+                "params": {n: {"type": type_name(p.type), "required": p.required} for n, p in self.params.items()}}
 
 
 REGISTRY: dict[str, Action] = {}
@@ -69,7 +74,8 @@ def action(name: str, *, role: str = "admin", confirm: bool = False, description
         raise ValueError(f"action name {name!r} must be <kind>.<verb> with kind one of {', '.join(SOURCE_KINDS)}")
     if role not in ROLES:
         raise ValueError(f"action {name}: unknown role {role!r}")
-    if params and ("confirm" in params or any(p.type not in TYPE_NAMES for p in params.values())):
+    if params and ("confirm" in params or any(not set(p.type if isinstance(p.type, tuple) else (p.type,)) <= set(TYPE_NAMES)
+                                              for p in params.values())):
         raise ValueError(f"action {name}: 'confirm' is reserved and types must be one of bool, int, float, str, list")
 
     def register(fn: ActionFunction) -> ActionFunction:
@@ -120,7 +126,7 @@ def check_params(act: Action, params: Any) -> dict[str, Any]:
     for pname, spec in act.params.items():
         if pname not in params:
             if spec.required:
-                raise Invalid(400, f"missing parameter {pname!r} ({TYPE_NAMES[spec.type]})")
+                raise Invalid(400, f"missing parameter {pname!r} ({type_name(spec.type)})")
             checked[pname] = spec.default
             continue
         value = params[pname]
@@ -131,9 +137,9 @@ def check_params(act: Action, params: Any) -> dict[str, Any]:
         if spec.type is list and not wrong:
             wrong = not all(isinstance(item, str) for item in value)
         if wrong:
-            raise Invalid(400, f"parameter {pname!r} must be {TYPE_NAMES[spec.type]}")
-        if spec.max_length is not None and len(value) > spec.max_length:
-            unit = "items" if spec.type is list else "characters"
+            raise Invalid(400, f"parameter {pname!r} must be {type_name(spec.type)}")
+        if spec.max_length is not None and isinstance(value, (str, list)) and len(value) > spec.max_length:
+            unit = "items" if isinstance(value, list) else "characters"
             raise Invalid(400, f"parameter {pname!r} is longer than {spec.max_length} {unit}")
         if spec.choices is not None and value not in spec.choices:
             raise Invalid(400, f"parameter {pname!r} must be one of {', '.join(map(str, spec.choices))}")

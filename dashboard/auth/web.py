@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = {"static", "api.healthz", "api.readyz", "auth.login"}
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 CSRF_REFUSED = "CSRF token missing or wrong; reload the page and try again"
+# Paths that answer JSON and take bearer tokens: jobdash's API and the Burrow-compatible /v3/kafka.
+API_PATHS = ("/api/", "/v3/")
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -116,7 +118,7 @@ def safe_next(target: str | None) -> str:
 
 def _identify() -> tuple[User | None, str]:
     header = request.headers.get("Authorization", "")
-    if request.path.startswith("/api/") and header:
+    if request.path.startswith(API_PATHS) and header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer":
             # A bad token is a failed login, never a fall-back to the cookie.
@@ -125,7 +127,7 @@ def _identify() -> tuple[User | None, str]:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(API_PATHS)
 
 
 def _refuse(status: int, message: str):

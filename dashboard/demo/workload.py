@@ -14,7 +14,9 @@ from dashboard.demo import processes
 logger = logging.getLogger(__name__)
 
 TOPIC = "orders"
-GROUP = "billing"
+PARTITIONS = 3
+# Consumer groups of the demo and how each behaves (see _kafka_consume).
+GROUPS = {"search": "keeps-up", "billing": "falls-behind", "analytics": "stuck"}
 
 
 def _celery_load(stop: threading.Event) -> None:
@@ -84,33 +86,57 @@ def _dask_load(stop: threading.Event, address: str, workdir: str) -> None:
 
 
 def _kafka_produce(stop: threading.Event, bootstrap: str) -> None:
-    """Produce about five orders a second."""
+    """Produce about five orders a second over the topic's partitions."""
     from kafka import KafkaProducer
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
 
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        admin.close()
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     try:
         n = 0
         while not stop.wait(0.2):
             # One record per send keeps tansu's end offsets exact (see ENVIRONMENT.md).
-            producer.send(TOPIC, f"order {n}".encode()).get(timeout=10)
+            producer.send(TOPIC, f"order {n}".encode(), partition=n % PARTITIONS).get(timeout=10)
             n += 1
     finally:
         producer.close()
 
 
-def _kafka_consume(stop: threading.Event, bootstrap: str) -> None:
-    """Consume slower than the producer, with a catch-up burst now and then: lag rises and falls."""
+def _kafka_consume(stop: threading.Event, bootstrap: str, group: str, behaviour: str) -> None:
+    """One consumer of `group`: "keeps-up" (OK), "falls-behind" (commits a little less than is produced
+    on every partition, so lag grows: WARN, with a catch-up now and then) or "stuck" (stays in the group
+    but never commits after its first records: STALL while records keep arriving)."""
     from kafka import KafkaConsumer
+    from kafka.structs import OffsetAndMetadata
 
-    consumer = KafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False,
+    consumer = KafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
                              auto_offset_reset="earliest")
     rng = random.Random()
+    stuck = False
     try:
         while not stop.is_set():
-            burst = rng.random() < 0.05
-            consumer.poll(timeout_ms=1000, max_records=500 if burst else rng.randint(1, 6))
-            consumer.commit()
-            stop.wait(rng.uniform(0.5, 2.5))
+            records = consumer.poll(timeout_ms=500, max_records=500)
+            if behaviour == "keeps-up" and records:
+                consumer.commit()
+            elif behaviour == "stuck" and records and not stuck:
+                consumer.commit()
+                stuck = True
+            elif behaviour == "falls-behind" and consumer.assignment():
+                ends = consumer.end_offsets(list(consumer.assignment()))
+                catch_up = rng.random() < 0.01
+                offsets = {}
+                for tp, end in ends.items():
+                    done = consumer.committed(tp) or 0
+                    offsets[tp] = OffsetAndMetadata(end if catch_up else min(end, done + rng.randint(1, 2)), "", -1)
+                consumer.commit(offsets)
+            stop.wait(0.5 if behaviour == "keeps-up" else 1.0)
     finally:
         consumer.close()
 
@@ -157,13 +183,15 @@ def run_demo(host: str, port: int, workdir: str) -> None:
                                                 "transport_options": processes.demo_transport_options(root)},
                              interval=2.0),
                 SourceConfig("dask", "demo", {"address": dask.address}, interval=2.0),
-                SourceConfig("kafka", "demo", {"bootstrap_servers": kafka.bootstrap}, interval=2.0),
+                SourceConfig("kafka", "demo", {"bootstrap_servers": kafka.bootstrap, "lag_warn": 2000},
+                             interval=2.0),
             ],
         )
         _loop("celery", _celery_load, stop)
         _loop("dask", _dask_load, stop, dask.address, str(root))
         _loop("kafka-producer", _kafka_produce, stop, kafka.bootstrap)
-        _loop("kafka-consumer", _kafka_consume, stop, kafka.bootstrap)
+        for group, behaviour in GROUPS.items():
+            _loop(f"kafka-{group}", _kafka_consume, stop, kafka.bootstrap, group, behaviour)
         app = create_app(settings)
         password = ensure_demo_admin(app.extensions["jobdash"])
         print(f"jobdash demo: log in at http://{host}:{port}/login as admin, password {password}", flush=True)

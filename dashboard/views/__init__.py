@@ -11,6 +11,9 @@ def register(app: Flask) -> None:
     from dashboard.views.celery_pages import celery_pages
     from dashboard.views.dask_api import dask_api
     from dashboard.views.dask_pages import dask_pages
+    from dashboard.views.kafka_api import kafka_api
+    from dashboard.views.kafka_burrow import kafka_burrow
+    from dashboard.views.kafka_pages import kafka_pages
     from dashboard.views.pages import pages
     from dashboard.views.vendor import vendor
 
@@ -22,5 +25,8 @@ def register(app: Flask) -> None:
     app.register_blueprint(celery_pages)
     app.register_blueprint(dask_api)
     app.register_blueprint(dask_pages)
+    app.register_blueprint(kafka_api)
+    app.register_blueprint(kafka_burrow)
+    app.register_blueprint(kafka_pages)
     app.register_blueprint(pages)
     app.register_blueprint(vendor)

@@ -27,7 +27,6 @@ NAV = [
 
 # Pages not built yet: name -> (title, what it will show, the issue that brings it).
 COMING = {
-    "kafka": ("Kafka", "consumer groups and their lag per partition, with offset reset", "Kafka page: consumer-group lag and offset reset"),
     "consul": ("Consul", "services and their health checks, with maintenance and deregister", "Consul page: services, checks and controls"),
     "history": ("History", "charts of every source's numbers over hours and days", "History page: charts from the rollups"),
 }
@@ -128,9 +127,6 @@ def _coming(name: str):
     return render_template("not_built.html", page=name, title=title, shows=shows, issue=issue, watched=watched)
 
 
-@pages.get("/kafka")
-def kafka():
-    return _coming("kafka")
 
 
 @pages.get("/consul")

@@ -2,8 +2,8 @@
 // filters (dashboard/views/pages.py, dashboard/views/celery_pages.py), and ticking relative times.
 // Everything a watched system reports is untrusted: it is only ever set with textContent.
 
-// The Dask pages share the controls and formatting, so their root serves too.
-const root = document.getElementById("celery") || document.getElementById("dask");
+// Other pages (Dask, Kafka) reuse these helpers: their root element carries data-root as well.
+const root = document.getElementById("celery") || document.querySelector("[data-root]");
 export const source = root ? root.dataset.source : "";
 export const base = root ? root.dataset.root : "";
 export const api = `${base}/api/celery/${encodeURIComponent(source)}`;

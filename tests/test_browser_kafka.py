@@ -1,0 +1,95 @@
+"""The Kafka pages in a real headless Chromium against `jobdash serve` watching a real tansu broker:
+the groups list and a group page update live, and an offset reset is previewed and confirmed."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from kafka import KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.structs import OffsetAndMetadata
+
+from tests.browser import expect, log_in, serve, toml_str
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def kafka(kafka_broker):
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap, request_timeout_ms=5000)
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, linger_ms=0)
+    topic = f"b-{uuid.uuid4().hex[:8]}"
+    admin.create_topics([NewTopic(topic, 2, 1)])
+    for partition in (0, 1):
+        for _ in range(6):
+            producer.send(topic, b"m", partition=partition).get(timeout=10)
+    yield admin, producer, topic
+    producer.close()
+    admin.close()
+
+
+def commit(admin, group: str, topic: str, offsets: dict[int, int]) -> None:
+    admin.alter_group_offsets(group, {TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
+
+
+def test_groups_and_group_page_update_live_and_a_reset_is_previewed_then_confirmed(procs, tmp_path, watched,
+                                                                                     kafka_broker, kafka):
+    admin, producer, topic = kafka
+    # tansu lists a group named with "<" or ">" URL-encoded, and then finds no offsets for it: a
+    # broker's quirk, so the late group here has a plain name (escaping is the store's and pages' tests).
+    group, late = f"pay-{topic}", f"late-{topic}"
+    commit(admin, group, topic, {0: 6, 1: 6})
+    base = serve(procs, tmp_path, f'[[kafka]]\nname = "ev"\nbootstrap_servers = {toml_str(kafka_broker.bootstrap)}\n'
+                                  "interval = 0.5\ntimeout = 3\nwindow = 3\n", role="admin")
+    page = watched.page
+    log_in(page, base, "admin")
+    page.goto(base + "/kafka")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    row = page.locator(f'#groups tr[data-group="{group}"]')
+    expect(row.locator("[data-field=status] .status-word")).to_have_text("OK")
+    expect(row.locator("[data-field=lag]")).to_have_text("0")
+
+    # A group that appears arrives live; the lag moves as records arrive.
+    commit(admin, late, topic, {0: 1})
+    expect(page.locator(f'#groups tr[data-group="{late}"] [data-field=group]')).to_have_text(late)
+    for _ in range(4):
+        producer.send(topic, b"m", partition=0).get(timeout=10)
+    expect(row.locator("[data-field=lag]")).to_have_text("4")
+    expect(page.locator(f'#groups tr[data-group="{late}"] [data-field=status] .status-word')).to_have_text("STOP")
+    expect(page.locator("#groups tbody tr").first).to_have_attribute("data-group", late)  # worst first
+
+    row.locator("[data-field=group]").click()
+    expect(page.locator("h1 .name")).to_have_text(group)
+    partition0 = page.locator(f'section.topic[data-topic="{topic}"] tr[data-partition="0"]')
+    expect(partition0.locator("[data-field=lag]")).to_have_text("4")
+    producer.send(topic, b"m", partition=0).get(timeout=10)
+    expect(partition0.locator("[data-field=lag]")).to_have_text("5")
+    expect(page.locator("#facts [data-field=members]")).to_have_text("0")
+
+    # Reset partition 0 to offset 3: the preview shows current and resulting offset and lag first.
+    page.select_option("#reset-form select[name=to]", "offset")
+    page.fill("#reset-form input[name=value]", "3")
+    page.fill("#reset-form input[name=partitions]", "0")
+    page.click("#preview-button")
+    preview = page.locator('#preview-table tr[data-partition="0"] td')
+    expect(preview).to_have_text(["0", "6", "5", "3", "8"])
+    page.click("#reset-button")
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator("button.cancel").click()
+    expect(page.locator("#reset-result")).to_contain_text("nothing was sent")
+    page.click("#reset-button")
+    dialog.locator("button.danger").click()
+    expect(page.locator("#reset-result")).to_contain_text("reset 1 partition(s)")
+    expect(partition0.locator("[data-field=committed]")).to_have_text("3")
+    expect(partition0.locator("[data-field=lag]")).to_have_text("8")
+    found = admin.list_group_offsets([group])[group]
+    assert {tp.partition: om.offset for tp, om in found.items()} == {0: 3, 1: 6}
+
+    # Bad input is refused with the reason, and nothing changes.
+    page.fill("#reset-form input[name=value]", "-4")
+    page.click("#preview-button")
+    expect(page.locator("#reset-result")).to_contain_text("cannot be negative")
+    assert watched.dialogs == []
+    # Chromium logs the refused preview's 400 as a console error; nothing else may be there.
+    assert [e for e in watched.errors if "status of 400" not in e] == []

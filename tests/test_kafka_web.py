@@ -1,0 +1,231 @@
+"""The Kafka pages, JSON API, Burrow-compatible API and the offset reset, on a real tansu broker."""
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.structs import OffsetAndMetadata
+
+from dashboard import create_app
+from dashboard.config import Settings, SourceConfig
+from tests.action_channels import action_rows
+from tests.conftest import csrf_of, login
+
+
+@pytest.fixture(scope="module")
+def admin(kafka_broker):
+    client = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap, request_timeout_ms=5000)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def producer(kafka_broker):
+    client = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, linger_ms=0)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def topic(admin, producer):
+    """A topic of 3 partitions holding 10 records each."""
+    name = f"w-{uuid.uuid4().hex[:8]}"
+    admin.create_topics([NewTopic(name, 3, 1)])
+    for partition in range(3):
+        for _ in range(10):
+            producer.send(name, b"m", partition=partition).get(timeout=10)
+    return name
+
+
+@pytest.fixture
+def kafka_app(sqlite_url, kafka_broker):
+    source = SourceConfig("kafka", "ev", {"bootstrap_servers": kafka_broker.bootstrap, "window": 3,
+                                         "history_interval": 0.5}, interval=0.5, timeout=5)
+    app = create_app(Settings(database_url=sqlite_url, secret_key="test-secret", sources=[source]))
+    yield app
+    app.extensions["jobdash"].stop()
+
+
+def commit(admin, group: str, topic: str, offsets: dict[int, int]) -> None:
+    admin.alter_group_offsets(group, {TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
+
+
+def committed(admin, group: str, topic: str) -> dict[int, int]:
+    found = admin.list_group_offsets([group]).get(group) or {}
+    return {tp.partition: om.offset for tp, om in sorted(found.items()) if tp.topic == topic}
+
+
+def wait_for(fetch, condition, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if condition(value):
+            return value
+        assert time.monotonic() < deadline, f"not reached within {timeout}s; last: {value!r}"
+        time.sleep(0.2)
+
+
+def group_api(client, group: str) -> dict | None:
+    response = client.get(f"/api/kafka/ev/groups/{group}")
+    return response.json["group"] if response.status_code == 200 else None
+
+
+def new_token(client) -> str:
+    response = client.post("/tokens", data={"name": "burrow", "csrf": csrf_of(client)})
+    return re.search(r'id="new-token">([^<]+)<', response.text).group(1)
+
+
+def test_kafka_pages_list_each_group_with_its_status_word_and_the_source_is_up(kafka_app, admin, producer, topic):
+    viewer = login(kafka_app, "viewer")
+    caught_up, stopped = f"ok-{topic}", f"stop-{topic}"
+    commit(admin, caught_up, topic, {0: 10, 1: 10, 2: 10})
+    commit(admin, stopped, topic, {0: 1, 1: 1, 2: 1})
+    wait_for(lambda: group_api(viewer, stopped), lambda g: g is not None and g["status"] == "STOP")
+    assert group_api(viewer, caught_up)["status"] == "OK"
+
+    page = viewer.get("/kafka").text
+    for group, word in ((caught_up, "OK"), (stopped, "STOP")):
+        row = re.search(rf'<tr class="group" data-group="{group}" data-status="(\w+)">', page)
+        assert row and row.group(1) == word
+        assert f'href="/kafka/ev/groups/{group}"' in page
+    assert page.index(stopped) < page.index(caught_up)  # worst first
+    detail = viewer.get(f"/kafka/ev/groups/{stopped}").text
+    assert 'data-status="STOP"' in detail and "unchanged" in detail and f'data-topic="{topic}"' in detail
+    assert viewer.get(f"/kafka/ev/topics/{topic}").status_code == 200
+
+    status = viewer.get("/api/overview").json["sources"]["kafka/ev"]
+    assert status["state"] == "up" and status["last_error"] is None
+    assert status["headline"]["members"] == 0 and status["headline"]["status"] == "STOP"
+    assert viewer.get("/kafka/ev/groups/no-such-group").status_code == 404
+    assert viewer.get("/kafka/nope").status_code == 404
+    history = wait_for(lambda: viewer.get(f"/api/kafka/ev/groups/{stopped}/history?span=1h").json,
+                       lambda h: len(h["series"]["total"]) >= 2 and len(h["series"][topic]) >= 2)
+    assert history["series"]["total"][-1]["value"] == 27
+
+
+def test_burrow_api_answers_in_burrows_shape_to_a_session_and_to_a_bearer_token(kafka_app, admin, topic):
+    group = f"burrow-{topic}"
+    commit(admin, group, topic, {0: 4, 1: 10, 2: 10})
+    session = login(kafka_app, "viewer")
+    wait_for(lambda: group_api(session, group), lambda g: g is not None)
+    token = new_token(session)
+    anonymous = kafka_app.test_client()
+    assert anonymous.get("/v3/kafka").status_code == 401
+    assert anonymous.get("/v3/kafka", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+    for get in (session.get, lambda path: anonymous.get(path, headers={"Authorization": f"Bearer {token}"})):
+        body = get("/v3/kafka").json
+        assert body["error"] is False and body["clusters"] == ["ev"] and body["request"]["url"] == "/v3/kafka"
+        assert group in get("/v3/kafka/ev/consumer").json["consumers"]
+        lag = get(f"/v3/kafka/ev/consumer/{group}/lag").json["status"]
+        assert set(lag) == {"cluster", "group", "status", "complete", "partitions", "partition_count", "maxlag",
+                            "totallag"}
+        assert (lag["cluster"], lag["group"], lag["totallag"], lag["partition_count"]) == ("ev", group, 6, 3)
+        assert lag["maxlag"]["partition"] == 0 and lag["maxlag"]["current_lag"] == 6
+        assert {"topic", "partition", "owner", "client_id", "status", "start", "end", "current_lag", "complete"} \
+            <= set(lag["partitions"][0])
+        assert lag["partitions"][0]["end"]["offset"] == 4
+        status = get(f"/v3/kafka/ev/consumer/{group}/status").json["status"]
+        assert all(p["status"] != "OK" for p in status["partitions"])
+        missing = get("/v3/kafka/ev/consumer/nobody/status")
+        assert missing.status_code == 404 and missing.json["error"] is True
+        assert get("/v3/kafka/elsewhere/consumer").status_code == 404
+
+
+def reset(client, group: str, **params):
+    return client.post("/api/actions/kafka.reset_offsets", headers={"X-CSRF-Token": csrf_of(client)},
+                       json={"source": "ev", "target": group, "params": {**params, "confirm": True}})
+
+
+def test_reset_to_each_target_is_read_back_and_audited_with_the_previous_offsets(kafka_app, admin, topic):
+    client = login(kafka_app, "admin")
+    group = f"reset-{topic}"
+    commit(admin, group, topic, {0: 5, 1: 5, 2: 5})
+    preview = client.get(f"/api/kafka/ev/groups/{group}/reset-preview?topic={topic}&to=shift&value=-2&partitions=0,2")
+    assert preview.status_code == 200
+    assert [(p["partition"], p["current"], p["current_lag"], p["resulting"], p["resulting_lag"])
+            for p in preview.json["partitions"]] == [(0, 5, 5, 3, 7), (2, 5, 5, 3, 7)]
+    assert preview.json["refused"] is None
+
+    cases = [({"to": "shift", "value": -2, "partitions": "0,2"}, {0: 3, 1: 5, 2: 3}),
+             ({"to": "earliest"}, {0: 0, 1: 0, 2: 0}),
+             ({"to": "latest", "partitions": "1"}, {0: 0, 1: 10, 2: 0}),
+             ({"to": "offset", "value": 7}, {0: 7, 1: 7, 2: 7}),
+             ({"to": "offset", "value": 99, "partitions": "0"}, {0: 10, 1: 7, 2: 7}),  # clamped to the end
+             ({"to": "shift", "value": "+1", "partitions": "1"}, {0: 10, 1: 8, 2: 7}),
+             ({"to": "timestamp", "value": int(time.time() * 1000) - 3_600_000}, {0: 0, 1: 0, 2: 0})]
+    for params, expected in cases:
+        response = reset(client, group, topic=topic, **params)
+        assert response.status_code == 200, response.json
+        assert committed(admin, group, topic) == expected
+    rows = [r for r in action_rows(kafka_app) if r["action"] == "kafka.reset_offsets"]
+    first = min(rows, key=lambda r: r["id"])
+    assert first["outcome"] == "ok" and first["target"] == group
+    assert first["params"]["recorded"]["previous"] == {"0": 5, "2": 5}
+    assert first["params"]["recorded"]["result"] == {"0": 3, "2": 3}
+
+
+def test_reset_is_refused_while_a_consumer_is_active_and_nothing_changes(kafka_app, kafka_broker, admin, topic):
+    client = login(kafka_app, "admin")
+    group = f"busy-{topic}"
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka_broker.bootstrap, group_id=group,
+                             enable_auto_commit=False, auto_offset_reset="earliest")
+    stop = threading.Event()
+
+    def run():
+        while not stop.is_set():
+            consumer.poll(200)
+
+    thread = threading.Thread(target=run, daemon=True)
+    try:
+        thread.start()
+        commit(admin, group, topic, {0: 2, 1: 2, 2: 2})
+        wait_for(lambda: group_api(client, group), lambda g: g is not None and g["members"] == 1)
+        assert "active member" in client.get(f"/kafka/ev/groups/{group}").text
+        preview = client.get(f"/api/kafka/ev/groups/{group}/reset-preview?topic={topic}&to=earliest").json
+        assert "active member" in preview["refused"]
+        response = reset(client, group, topic=topic, to="earliest")
+        assert response.status_code == 409 and "active member" in response.json["error"]
+        assert committed(admin, group, topic) == {0: 2, 1: 2, 2: 2}
+    finally:
+        stop.set()
+        thread.join(5)
+        consumer.close()
+
+
+@pytest.mark.parametrize(("params", "status", "error"), [
+    ({"to": "offset", "value": -1}, 400, "cannot be negative"),
+    ({"to": "timestamp", "value": int(time.time() * 1000) + 86_400_000}, 400, "in the future"),
+    ({"to": "timestamp", "value": "2999-01-01T00:00:00Z"}, 400, "in the future"),
+    ({"to": "timestamp", "value": "yesterday"}, 400, "neither epoch milliseconds"),
+    ({"to": "offset"}, 400, "required with to=offset"),
+    ({"to": "sideways"}, 400, "must be one of"),
+    ({"to": "earliest", "partitions": ",".join(map(str, range(10_000)))}, 400, "longer than"),
+    ({"to": "earliest", "partitions": ",".join(map(str, range(1001)))}, 400, "at most 1000"),
+    ({"to": "earliest", "partitions": "0,x"}, 400, "partition number"),
+    ({"to": "earliest", "partitions": "7"}, 404, "no partition 7"),
+    ({"to": "earliest", "topic": "no-such-topic"}, 404, "no topic"),
+    ({"to": "earliest", "topic": "bad topic!"}, 400, "Kafka topic name"),
+])
+def test_bad_reset_input_is_a_clear_4xx_and_changes_nothing(kafka_app, admin, topic, params, status, error):
+    client = login(kafka_app, "admin")
+    group = f"bad-{topic}"
+    commit(admin, group, topic, {0: 3, 1: 3, 2: 3})
+    response = reset(client, group, **{"topic": topic, **params})
+    assert response.status_code == status, response.json
+    assert error in response.json["error"]
+    assert committed(admin, group, topic) == {0: 3, 1: 3, 2: 3}
+
+
+def test_reset_of_an_unknown_group_is_404_and_a_viewer_is_refused(kafka_app, admin, topic):
+    assert reset(login(kafka_app, "admin"), f"nobody-{topic}", topic=topic, to="earliest").status_code == 404
+    group = f"kept-{topic}"
+    commit(admin, group, topic, {0: 3})
+    viewer = login(kafka_app, "viewer")
+    assert reset(viewer, group, topic=topic, to="earliest").status_code == 403
+    assert committed(admin, group, topic) == {0: 3}
