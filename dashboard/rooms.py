@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard import consul_rooms
 from dashboard.live import LiveHub
 from dashboard.store import celery_queries
 from dashboard.store.celery_ingest import EVENT_STATE
@@ -44,3 +45,4 @@ def register_rooms(hub: LiveHub, runtime) -> None:
     for source in runtime.settings.sources:
         if source.kind == "celery":
             hub.add_room(f"celery/{source.name}", lambda name=source.name: celery_snapshot(runtime, name))
+    consul_rooms.register(hub, runtime)

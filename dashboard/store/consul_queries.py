@@ -53,8 +53,10 @@ def _instance_states(instances: list[dict], checks: list[dict]) -> None:
 def _load(engine: Engine, source: str, service: str | None = None) -> tuple[list[dict], list[dict]]:
     i, c = ConsulInstance, ConsulCheck
     iq = select(i.__table__).where(i.source == source)
+    # A list needs the start of each output; one service's page shows them whole.
+    output = c.output if service is not None else func.substr(c.output, 1, 300).label("output")
     cq = select(c.node, c.check_id, c.service_id, c.service, c.name, c.status, c.notes, c.changed_at,
-                func.substr(c.output, 1, 300).label("output")).where(c.source == source)
+                output).where(c.source == source)
     if service is not None:
         iq = iq.where(i.service == service)
         cq = cq.where((c.service == service) | (c.service_id == ""))

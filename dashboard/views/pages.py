@@ -25,11 +25,13 @@ NAV = [
     ("/audit", "Audit"),
 ]
 
+# Links shown only when a source of that kind is configured (the demo has no Consul agent to watch).
+NEEDS_SOURCE = {"/consul": "consul"}
+
 # Pages not built yet: name -> (title, what it will show, the issue that brings it).
 COMING = {
     "dask": ("Dask", "the scheduler, its workers and task states, with retry and drain", "Dask page: workers, task states and controls"),
     "kafka": ("Kafka", "consumer groups and their lag per partition, with offset reset", "Kafka page: consumer-group lag and offset reset"),
-    "consul": ("Consul", "services and their health checks, with maintenance and deregister", "Consul page: services, checks and controls"),
     "history": ("History", "charts of every source's numbers over hours and days", "History page: charts from the rollups"),
 }
 
@@ -54,8 +56,11 @@ def layout_context() -> dict[str, Any]:
 def _nav() -> list[dict[str, Any]]:
     """The navigation links, each with the endpoint that serves it (for the template's role check)."""
     adapter = current_app.create_url_adapter(request)
+    kinds = {s.kind for s in current_app.extensions["jobdash"].settings.sources}
     links = []
     for path, label in NAV:
+        if path in NEEDS_SOURCE and NEEDS_SOURCE[path] not in kinds:
+            continue
         try:
             endpoint, _args = adapter.match(path, method="GET")
         except HTTPException:
@@ -137,11 +142,6 @@ def dask():
 @pages.get("/kafka")
 def kafka():
     return _coming("kafka")
-
-
-@pages.get("/consul")
-def consul():
-    return _coming("consul")
 
 
 @pages.get("/history")
