@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from collectors.base import Collector, Observation
-from collectors.consul_client import Agent, Answer, get, parse_address  # noqa: F401 - parse_address re-exported
+from collectors.consul_client import Agent, Answer, get
 from collectors.consul_watch import BlockingWatch
 
 logger = logging.getLogger(__name__)

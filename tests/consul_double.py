@@ -8,7 +8,8 @@ through maintenance mode. Test code only, never product code.
 
 The endpoint documentation each route follows (https://developer.hashicorp.com/consul/api-docs/...):
   agent/service register, deregister, maintenance   .../agent/service
-  agent/maintenance, agent/services, checks, self   .../agent, .../agent/check
+  agent/maintenance, agent/services, self            .../agent, .../agent/service
+  agent/checks, agent/check/register                .../agent/check
   health/state/:state, health/service/:name         .../health
   catalog register, deregister, services, nodes, node/:node   .../catalog
   status/leader                                     .../status
@@ -183,10 +184,8 @@ class ConsulDouble:
             status = _field(definition, "Status") or "critical"
             if status not in STATES:
                 raise HTTPError(400, f"Invalid Check: Status {status!r} is not a valid check status")
-            kind = next((k for k in ("ttl", "http", "tcp", "grpc", "docker", "alias") if _field(definition, k)),
-                        "script" if _field(definition, "Args", "Script") else "")
             specs.append((check_id, _field(definition, "Name") or f"Service '{name}' check", status,
-                          _field(definition, "Notes") or "", kind))
+                          _field(definition, "Notes") or "", definition))
         with self._cond:
             index = self._bump()
             # Registering an existing ID replaces the service and its checks (maintenance stays).
@@ -197,8 +196,38 @@ class ConsulDouble:
             service["CreateIndex"] = existing["CreateIndex"] if existing else index
             service["ModifyIndex"] = index
             self.services[service_id] = service
-            for check_id, check_name, status, notes, kind in specs:
-                self.checks[check_id] = self._check(check_id, check_name, status, service, notes=notes, kind=kind)
+            for check_id, check_name, status, notes, definition in specs:
+                self.checks[check_id] = self._defined(check_id, check_name, status, service, notes, definition)
+
+    def _defined(self, check_id: str, name: str, status: str, service: dict[str, Any] | None, notes: str,
+                 definition: dict[str, Any]) -> dict[str, Any]:
+        """A check from its definition. Like Consul, /v1/agent/checks reports the type, interval and
+        timeout, and only an HTTP or TCP target in Definition: never a TTL's duration or a script."""
+        kind = next((k for k in ("ttl", "http", "tcp", "grpc", "docker", "alias") if _field(definition, k)),
+                    "script" if _field(definition, "Args", "Script") else "")
+        check = self._check(check_id, name, status, service, notes=notes, kind=kind)
+        check.update(Interval=_field(definition, "Interval") or "", Timeout=_field(definition, "Timeout") or "")
+        if kind in ("http", "tcp"):
+            check["Definition"] = {kind.upper(): _field(definition, kind), "Interval": check["Interval"],
+                                   "Timeout": check["Timeout"]}
+        return check
+
+    def register_check(self, body: dict[str, Any]) -> None:
+        """PUT /v1/agent/check/register: a check of the agent's node, or of one of its services."""
+        name = _field(body, "Name")
+        if not name:
+            raise HTTPError(400, "Missing check name")
+        status = _field(body, "Status") or "critical"
+        if status not in STATES:
+            raise HTTPError(400, f"Invalid Check: Status {status!r} is not a valid check status")
+        service_id = _field(body, "ServiceID")
+        with self._cond:
+            service = self.services.get(service_id) if service_id else None
+            if service_id and service is None:
+                raise HTTPError(404, f'ServiceID "{service_id}" does not exist')
+            check_id = _field(body, "CheckID", "ID") or name
+            self.checks[check_id] = self._defined(check_id, name, status, service, _field(body, "Notes") or "", body)
+            self._bump()
 
     def deregister_service(self, service_id: str) -> None:
         with self._cond:
@@ -417,6 +446,11 @@ def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
     @route("PUT", r"/v1/agent/service/maintenance/(?P<service_id>.+)")
     def maintenance(params, body, service_id):
         double.service_maintenance(service_id, params.get("enable"), params.get("reason"))
+        return 200, None, None
+
+    @route("PUT", r"/v1/agent/check/register")
+    def check_register(params, body):
+        double.register_check(body or {})
         return 200, None, None
 
     @route("PUT", r"/v1/agent/maintenance")
