@@ -71,3 +71,75 @@ def test_a_check_going_critical_shows_within_two_seconds_as_text(base, consul_ag
     consul_agent.set_check_status(check_id, "passing", "fine again")
     expect(row).to_have_attribute("data-state", "passing", timeout=10_000)
     assert_inert(watched)
+
+
+def test_maintenance_deregister_and_undo_from_the_pages(base, consul_agent, service, watched):
+    name, service_id, check_id = service
+    agent = consul_agent.client().agent
+    agent.check.register("beat", check={**consul.Check.ttl("30s"), "Status": "passing"}, check_id=f"ttl:{service_id}",
+                         service_id=service_id)
+    page = watched.page
+    log_in(page, base, "admin")
+    page.goto(f"{base}/consul/dc1/services/{name}")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    instance = page.locator(f'section.instance[data-instance$="/{service_id}"]')
+    expect(instance).to_have_attribute("data-state", "passing", timeout=20_000)
+
+    # Maintenance with a reason: the instance shows it live, as maintenance (not critical).
+    on = instance.locator('form[data-action="consul.maintenance"]').filter(has_text="Maintenance on")
+    on.locator('input[data-param="reason"]').fill(HOSTILE)
+    on.locator("button").click()
+    expect(on.locator(".action-result")).to_have_attribute("data-outcome", "ok")
+    expect(instance).to_have_attribute("data-state", "maintenance", timeout=5_000)
+    expect(instance.locator('[data-field="maintenance"]')).to_have_text(HOSTILE)
+    assert agent.checks()[f"_service_maintenance:{service_id}"]["Notes"] == HOSTILE
+    off = instance.locator('form[data-action="consul.maintenance"]').filter(has_text="Maintenance off")
+    off.locator("button").click()
+    expect(instance).to_have_attribute("data-state", "passing", timeout=5_000)
+
+    # Deregister asks first; cancelling sends nothing.
+    deregister = instance.locator('form[data-action="consul.deregister"]')
+    deregister.locator("button").click()
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator(".confirm-message")).to_contain_text(f"Deregister {service_id}")
+    dialog.locator("button.cancel").click()
+    expect(deregister.locator(".action-result")).to_have_attribute("data-outcome", "cancelled")
+    assert service_id in agent.services()
+    deregister.locator("button").click()
+    dialog.locator("button.danger").click()
+    expect(deregister.locator(".action-result")).to_have_attribute("data-outcome", "ok")
+    assert service_id not in agent.services()
+    expect(page.locator("#changed-note")).to_be_visible(timeout=5_000)
+
+    # The deregistration is offered for undo; the page says which check could not come back.
+    page.reload()
+    undo = page.locator('#deregistered form[data-action="consul.undo_deregister"]').first
+    undo.locator("button").click()
+    expect(undo.locator(".action-result")).to_have_attribute("data-outcome", "ok")
+    expect(undo.locator(".outcome-text")).to_contain_text(f"NOT recreated, because the agent did not report their "
+                                                          f"definition: {check_id} (ttl), ttl:{service_id} (ttl)")
+    assert service_id in agent.services()
+    assert_inert(watched)
+
+
+def test_node_maintenance_from_the_nodes_page(base, consul_agent, watched):
+    agent = consul_agent.client().agent
+    node = agent.self()["Config"]["NodeName"]
+    page = watched.page
+    log_in(page, base, "admin")
+    page.goto(f"{base}/consul/dc1/nodes")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    row = page.locator(f'#nodes tr[data-node="{node}"]')
+    expect(row).to_have_attribute("data-state", "passing", timeout=20_000)
+    try:
+        on = row.locator("form.action").filter(has_text="Maintenance on")
+        on.locator('input[data-param="reason"]').fill("kernel upgrade")
+        on.locator("button").click()
+        expect(row).to_have_attribute("data-state", "maintenance", timeout=5_000)
+        expect(row.locator('span[data-field="maintenance"]')).to_have_text("kernel upgrade")
+        row.locator("form.action").filter(has_text="Maintenance off").locator("button").click()
+        expect(row).to_have_attribute("data-state", "passing", timeout=5_000)
+    finally:
+        agent.maintenance("false")
+    assert_inert(watched)

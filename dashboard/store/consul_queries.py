@@ -99,10 +99,11 @@ def services(engine: Engine, source: str, name: str = "", tag: str = "", state: 
 def service(engine: Engine, source: str, name: str, now: float | None = None) -> dict[str, Any] | None:
     """One service: instances with their checks and maintenance, its transitions, flapping checks."""
     instances, checks = _load(engine, source, name)
-    if not instances:
-        known = _rows(engine, select(ConsulService.tags).where(ConsulService.source == source, ConsulService.name == name))
-        if not known:
-            return None
+    changes = transitions(engine, source, service=name)
+    # A service with no instance left is still known by its catalog entry or its history.
+    if not instances and not changes and not _rows(engine, select(ConsulService.name).where(
+            ConsulService.source == source, ConsulService.name == name)):
+        return None
     _instance_states(instances, checks)
     flaps = flapping(engine, source, now)
     for inst in instances:
@@ -110,7 +111,7 @@ def service(engine: Engine, source: str, name: str, now: float | None = None) ->
             check["flapping"] = flaps.get((check["node"], check["check_id"]))
     tags = sorted({t for inst in instances for t in inst["tags"] or []})
     return {"name": name, "tags": tags, "instances": instances, "state": worst(i["state"] for i in instances),
-            "transitions": transitions(engine, source, service=name)}
+            "transitions": changes}
 
 
 def transitions(engine: Engine, source: str, service: str | None = None, limit: int = 200) -> list[dict[str, Any]]:

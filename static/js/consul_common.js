@@ -47,7 +47,7 @@ export function setOutput(holder, text) {
 
 export async function getJSON(path) {
   const response = await fetch(`${api}${path}`, { credentials: "same-origin" });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  if (!response.ok) throw Object.assign(new Error(`HTTP ${response.status}`), { status: response.status });
   return response.json();
 }
 

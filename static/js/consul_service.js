@@ -58,7 +58,13 @@ function transitionRow(t) {
 }
 
 async function reload() {
-  const service = await getJSON(path);
+  let service;
+  try {
+    service = await getJSON(path);
+  } catch (err) {
+    if (err.status === 404) showChanged(); // its last instance is gone
+    throw err;
+  }
   setState(document.querySelector('.page-head > [data-field="state"]'), service.state);
   if (service.instances.length !== page.querySelectorAll("section.instance").length) showChanged();
   for (const inst of service.instances) updateInstance(inst);
