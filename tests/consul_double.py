@@ -88,6 +88,9 @@ class ConsulDouble:
         self.blocking = blocking
         self.requests = 0  # every request served, for benchmarks
         self._index = 1
+        # Each endpoint answers with the index of what it reads: the catalog endpoints with the last
+        # registration change, so a check's status change does not wake a catalog watch (as in Consul).
+        self._catalog_index = 1
         self._closing = False
         self.node = {"ID": str(uuid.uuid4()), "Node": node, "Address": "127.0.0.1", "Datacenter": DATACENTER,
                      "TaggedAddresses": {"lan": "127.0.0.1", "wan": "127.0.0.1"},
@@ -149,9 +152,12 @@ class ConsulDouble:
 
     # -- state ------------------------------------------------------------------------------
 
-    def _bump(self) -> int:
-        """Advance the index after a change and wake blocking queries; caller holds the lock."""
+    def _bump(self, catalog: bool = False) -> int:
+        """Advance the index after a change (a registration: the catalog's too) and wake blocking
+        queries; caller holds the lock."""
         self._index += 1
+        if catalog:
+            self._catalog_index = self._index
         self._cond.notify_all()
         return self._index
 
@@ -187,7 +193,7 @@ class ConsulDouble:
             specs.append((check_id, _field(definition, "Name") or f"Service '{name}' check", status,
                           _field(definition, "Notes") or "", definition))
         with self._cond:
-            index = self._bump()
+            index = self._bump(catalog=True)
             # Registering an existing ID replaces the service and its checks (maintenance stays).
             for check_id in [c for c, check in self.checks.items()
                              if check["ServiceID"] == service_id and not c.startswith(MAINT_PREFIX)]:
@@ -237,7 +243,7 @@ class ConsulDouble:
             del self.services[service_id]
             for check_id in [c for c, check in self.checks.items() if check["ServiceID"] == service_id]:
                 del self.checks[check_id]
-            self._bump()
+            self._bump(catalog=True)
 
     def service_maintenance(self, service_id: str, enable: str | None, reason: str | None) -> None:
         if enable is None:
@@ -282,7 +288,7 @@ class ConsulDouble:
         if node_name == self.node["Node"]:
             raise HTTPError(400, "the double keeps catalog registrations for other nodes only")
         with self._cond:
-            index = self._bump()
+            index = self._bump(catalog=True)
             node = self.catalog_nodes.setdefault(node_name, {
                 "ID": "", "Node": node_name, "Datacenter": DATACENTER, "CreateIndex": index})
             node.update(Address=_field(body, "Address"), TaggedAddresses=dict(_field(body, "TaggedAddresses") or {}),
@@ -331,7 +337,7 @@ class ConsulDouble:
                 for table in (self.catalog_services, self.catalog_checks):
                     for key in [k for k in table if k[0] == node_name]:
                         del table[key]
-            self._bump()
+            self._bump(catalog=True)
 
     def _public(self, check: dict[str, Any]) -> dict[str, Any]:
         return {key: value for key, value in check.items() if not key.startswith("_")}
@@ -395,7 +401,7 @@ class ConsulDouble:
         return {"Config": {"Datacenter": DATACENTER, "NodeName": self.node["Node"], "NodeID": self.node["ID"]},
                 "Member": {"Name": self.node["Node"], "Addr": self.node["Address"]}}
 
-    def blocking_read(self, params: dict[str, str], read: Callable[[], Any]) -> tuple[int, Any]:
+    def blocking_read(self, params: dict[str, str], read: Callable[[], Any], catalog: bool = False) -> tuple[int, Any]:
         """Answer at once, or, with ?index=N, once the index passes N or ?wait= elapses."""
         if params.get("dc") not in (None, "", DATACENTER):
             raise HTTPError(500, "No path to datacenter")
@@ -408,12 +414,12 @@ class ConsulDouble:
                 except ValueError:
                     raise HTTPError(400, f"Invalid index: {wanted!r}") from None
                 deadline = time.monotonic() + wait
-                while self._index <= wanted_index and not self._closing:
+                while (self._catalog_index if catalog else self._index) <= wanted_index and not self._closing:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
-            return self._index, read()
+            return (self._catalog_index if catalog else self._index), read()
 
 
 def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
@@ -429,8 +435,8 @@ def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
         with double._cond:
             return 200, read(), None
 
-    def indexed(params, read):
-        index, data = double.blocking_read(params, read)
+    def indexed(params, read, catalog=False):
+        index, data = double.blocking_read(params, read, catalog)
         return 200, data, index
 
     @route("PUT", r"/v1/agent/service/register")
@@ -474,7 +480,7 @@ def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
 
     @route("GET", r"/v1/catalog/node/(?P<name>[^/]+)")
     def catalog_node(params, body, name):
-        return indexed(params, lambda: double.read_catalog_node(name))
+        return indexed(params, lambda: double.read_catalog_node(name), catalog=True)
 
     @route("GET", r"/v1/agent/services")
     def agent_services(params, body):
@@ -497,11 +503,11 @@ def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
 
     @route("GET", r"/v1/catalog/services")
     def catalog_services(params, body):
-        return indexed(params, double.read_catalog_services)
+        return indexed(params, double.read_catalog_services, catalog=True)
 
     @route("GET", r"/v1/catalog/nodes")
     def catalog_nodes(params, body):
-        return indexed(params, double.read_catalog_nodes)
+        return indexed(params, double.read_catalog_nodes, catalog=True)
 
     @route("GET", r"/v1/status/leader")
     def status_leader(params, body):
