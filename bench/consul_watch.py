@@ -3,8 +3,8 @@
     python -m bench.consul_watch [--services 2000] [--instances 3] [--changes 40] [--idle 30]
 
 Runs jobdash's real runtime (collector, store writer on SQLite, live hub) against the Consul
-API double (tests/consul_double.py) holding services x instances, each with a TTL check, and
-flips random checks. For each change it times the stored row (the check's status in SQLite)
+API double (tests/consul_double.py, in a process of its own) holding services x instances, each
+with a TTL check, and flips random checks through the TTL endpoints. For each change it times the stored row (the check's status in SQLite)
 and the socket emit of its delta. The peer, measured in the same run, is the same collector
 against an agent that does not answer blocking queries (as through a caching proxy): it polls
 every interval, as a Consul exporter or the old jobdash poll did. Both run with a 5 s interval. Every answer of /v1/health/state/any
@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,7 +29,6 @@ from dashboard.config import Settings, SourceConfig
 from dashboard.live import LiveHub
 from dashboard.runtime import Runtime
 from dashboard.store.consul_models import ConsulCheck
-from tests.consul_double import ConsulDouble
 
 INTERVAL = 5.0
 
@@ -52,16 +53,27 @@ class EmitClock:
         return thread
 
 
-def populate(double: ConsulDouble, services: int, instances: int) -> list[str]:
-    """Register services x instances on the double, each instance with one passing TTL check."""
-    checks = []
-    for s in range(services):
-        for i in range(instances):
-            sid = f"svc-{s:04d}-{i}"
-            double.register_service({"Name": f"svc-{s:04d}", "ID": sid, "Port": 8000 + i, "Tags": ["bench"],
-                                     "Check": {"TTL": "10m", "Status": "passing"}})
-            checks.append(f"service:{sid}")
-    return checks
+class DoubleProcess:
+    """The Consul double in a process of its own (as an agent is), holding services x instances."""
+
+    def __init__(self, services: int, instances: int, blocking: bool):
+        args = [sys.executable, "-m", "tests.consul_double", "--services", str(services), "--instances", str(instances)]
+        self.proc = subprocess.Popen(args + ([] if blocking else ["--no-blocking"]), stdout=subprocess.PIPE, text=True)
+        _, self.address, self.node = self.proc.stdout.readline().split()
+        self.client = Agent.from_options(self.address).client(30)
+        self.checks = [f"service:svc-{s:04d}-{i}" for s in range(services) for i in range(instances)]
+
+    def set_status(self, check_id: str, status: str, output: str) -> None:
+        verb = {"passing": "pass", "warning": "warn", "critical": "fail"}[status]
+        self.client.http.put(lambda r: r, f"/v1/agent/check/{verb}/{check_id}", params=[("note", output)])
+
+    @property
+    def requests(self) -> int:
+        return get(self.client, "/_double/requests").data["requests"]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -69,21 +81,19 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] * 1000
 
 
-def bare_read_ms(double: ConsulDouble) -> float:
+def bare_read_ms(double: DoubleProcess) -> float:
     """Median time of one plain read of every check through python-consul2: the double's own floor."""
-    client = Agent.from_options(double.address).client(30)
     runs = []
     for _ in range(5):
         started = time.perf_counter()
-        get(client, "/v1/health/state/any")
+        get(double.client, "/v1/health/state/any")
         runs.append(time.perf_counter() - started)
-    client.http.session.close()
     return statistics.median(runs) * 1000
 
 
 def run(label: str, blocking: bool, args, tmp: Path) -> dict[str, float]:
-    double = ConsulDouble(blocking=blocking).start()
-    checks = populate(double, args.services, args.instances)
+    double = DoubleProcess(args.services, args.instances, blocking)
+    checks = double.checks
     floor = bare_read_ms(double)
     source = SourceConfig("consul", "bench", {"address": double.address}, interval=INTERVAL, timeout=5)
     clock = EmitClock()
@@ -92,7 +102,8 @@ def run(label: str, blocking: bool, args, tmp: Path) -> dict[str, float]:
 
     upgrade(runtime.settings.database_url)
     runtime.start()
-    node = double.node["Node"]
+    node = double.node
+    status_of = {check_id: "passing" for check_id in checks}
     try:
         started = time.monotonic()
         while _stored(runtime, None) < len(checks) + 1:
@@ -106,11 +117,11 @@ def run(label: str, blocking: bool, args, tmp: Path) -> dict[str, float]:
         for n in range(changes):
             check_id = rng.choice(checks)
             status = ("critical", "warning", "passing")[n % 3]
-            current = double.checks[check_id]["Status"]
-            if current == status:
+            if status_of[check_id] == status:
                 status = "critical" if status != "critical" else "passing"
+            status_of[check_id] = status
             changed = time.monotonic()
-            double.set_check_status(check_id, status, f"change {n}")
+            double.set_status(check_id, status, f"change {n}")
             key = f"check:{node}/{check_id}"
             while _stored(runtime, (node, check_id)) != status:
                 time.sleep(0.002)
@@ -122,7 +133,8 @@ def run(label: str, blocking: bool, args, tmp: Path) -> dict[str, float]:
         time.sleep(1)
         before, idle_from = double.requests, time.monotonic()
         time.sleep(args.idle)
-        per_minute = (double.requests - before) / (time.monotonic() - idle_from) * 60
+        # Less the one request that reads the counter.
+        per_minute = (double.requests - before - 1) / (time.monotonic() - idle_from) * 60
     finally:
         runtime.stop()
         double.stop()

@@ -459,6 +459,21 @@ def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
         double.register_check(body or {})
         return 200, None, None
 
+    @route("PUT", r"/v1/agent/check/(?P<verb>pass|warn|fail)/(?P<check_id>.+)")
+    def check_ttl(params, body, verb, check_id):
+        # .../agent/check#ttl-check-pass (warn, fail): ?note= becomes the check's output.
+        try:
+            double.set_check_status(check_id, {"pass": "passing", "warn": "warning", "fail": "critical"}[verb],
+                                    params.get("note", ""))
+        except KeyError:
+            raise HTTPError(404, f'Unknown check ID "{check_id}"') from None
+        return 200, None, None
+
+    @route("GET", r"/_double/requests")
+    def double_requests(params, body):
+        # Not Consul's: how many requests the double has served, for benchmarks in another process.
+        return 200, {"requests": double.requests}, None
+
     @route("PUT", r"/v1/agent/maintenance")
     def node_maintenance(params, body):
         double.node_maintenance(params.get("enable"), params.get("reason"))
@@ -605,3 +620,28 @@ def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
             self._dispatch("DELETE")
 
     return Handler
+
+
+def main() -> None:
+    """Serve a double holding `--services` x `--instances` services, each with a passing TTL check,
+    until killed (benchmarks run it in a process of its own, as an agent would be)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--services", type=int, default=0)
+    parser.add_argument("--instances", type=int, default=1)
+    parser.add_argument("--no-blocking", action="store_true", help="answer blocking queries at once")
+    args = parser.parse_args()
+    double = ConsulDouble(blocking=not args.no_blocking)
+    for s in range(args.services):
+        for i in range(args.instances):
+            double.register_service({"Name": f"svc-{s:04d}", "ID": f"svc-{s:04d}-{i}", "Port": 8000 + i,
+                                     "Tags": ["bench"], "Check": {"TTL": "10m", "Status": "passing"}})
+    double.start(args.port)
+    print(f"ready {double.address} {double.node['Node']}", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

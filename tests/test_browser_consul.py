@@ -53,6 +53,7 @@ def test_a_check_going_critical_shows_within_two_seconds_as_text(base, consul_ag
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     check = page.locator(f'tr.check[data-key$="/{check_id}"]')
     expect(check).to_have_attribute("data-state", "passing")
+    expect(page.locator("#history-chart .uplot")).to_have_count(1)  # the 1 h chart of its check counts
     page.evaluate("window.__marker = 1")
 
     changed = time.monotonic()

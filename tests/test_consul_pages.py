@@ -98,3 +98,21 @@ def test_the_nav_offers_consul_only_when_a_source_is_configured(consul_app, sqli
         assert "No Consul source configured" in client.get("/consul").text
     finally:
         bare.extensions["jobdash"].stop()
+
+
+def test_a_refused_acl_token_shows_as_permission_denied_on_the_pages(sqlite_url):
+    from tests.consul_double import ConsulDouble
+
+    double = ConsulDouble(acl_token="right").start()
+    source = SourceConfig("consul", "dc1", {"address": double.address, "token": "wrong"}, interval=0.5, timeout=2)
+    app = create_app(Settings(database_url=sqlite_url, secret_key="s", sources=[source]))
+    try:
+        client = login(app, "viewer")
+        status = wait_for(lambda: client.get("/api/overview").json["sources"]["consul/dc1"],
+                          lambda s: s["state"] == "down", 15)
+        assert status["last_error"].startswith("PermissionError: permission denied: Consul refused the ACL token")
+        page = client.get("/consul/dc1/services")
+        assert page.status_code == 200 and 'id="source-error"' in page.text and "permission denied" in page.text
+    finally:
+        app.extensions["jobdash"].stop()
+        double.stop()
