@@ -36,3 +36,4 @@ bench: setup
 	$(PY) -m bench.celery_pages
 	$(PY) -m bench.dask_ingest
 	$(PY) -m bench.kafka_poll
+	$(PY) -m bench.consul_watch

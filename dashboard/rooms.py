@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboard import dask_rooms
+from dashboard import consul_rooms, dask_rooms
 from dashboard.live import LiveHub
 from dashboard.store import celery_queries, kafka_queries
 from dashboard.store.celery_ingest import EVENT_STATE
@@ -64,3 +64,4 @@ def register_rooms(hub: LiveHub, runtime) -> None:
         if source.kind == "kafka":
             hub.add_room(f"kafka/{source.name}", lambda name=source.name: kafka_snapshot(runtime, name))
     dask_rooms.register(hub, runtime)
+    consul_rooms.register(hub, runtime)

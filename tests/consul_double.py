@@ -1,9 +1,21 @@
 """A Consul HTTP API test double: the agent, health, catalog and status endpoints jobdash uses.
 
 Follows Consul's documented API (paths, status codes, JSON field names, X-Consul-Index and
-blocking queries) for one agent that is also the only node of datacenter dc1. Checks are not
-run: their status changes only through `set_check_status` (the tests' stand-in for a check
-result) and through service maintenance mode. Test code only, never product code.
+blocking queries) for one agent, whose node is in datacenter dc1, plus any catalog-only nodes
+registered through /v1/catalog/register (as external services are). Checks are not run: their
+status changes only through `set_check_status` (the tests' stand-in for a check result) and
+through maintenance mode. Test code only, never product code.
+
+The endpoint documentation each route follows (https://developer.hashicorp.com/consul/api-docs/...):
+  agent/service register, deregister, maintenance   .../agent/service
+  agent/maintenance, agent/services, self            .../agent, .../agent/service
+  agent/checks, agent/check/register                .../agent/check
+  health/state/:state, health/service/:name         .../health
+  catalog register, deregister, services, nodes, node/:node   .../catalog
+  status/leader                                     .../status
+  blocking queries (index, wait, X-Consul-Index)    .../features/blocking
+  ACL tokens (X-Consul-Token; 403 "ACL not found"; anonymous reads filtered, with the
+  X-Consul-Results-Filtered-By-ACLs header)          .../api-structure#authentication, .../features/filtering
 """
 from __future__ import annotations
 
@@ -22,6 +34,9 @@ logger = logging.getLogger(__name__)
 DATACENTER = "dc1"
 STATES = ("passing", "warning", "critical")
 MAINT_PREFIX = "_service_maintenance:"
+NODE_MAINT = "_node_maintenance"
+DEFAULT_NODE_MAINT_REASON = ("Maintenance mode is enabled for this node, but no reason was provided. "
+                             "This is a default message.")
 DEFAULT_MAINT_REASON = ("Maintenance mode is enabled for this service, but no reason was provided. "
                         "This is a default message.")
 # Go's strconv.ParseBool, which Consul uses for query flags such as ?enable=.
@@ -64,14 +79,27 @@ def _field(body: dict[str, Any], *names: str, default: Any = None) -> Any:
 class ConsulDouble:
     """One Consul agent and its catalog, served over HTTP on 127.0.0.1."""
 
-    def __init__(self, node: str = "jobdash-double"):
+    def __init__(self, node: str = "jobdash-double", acl_token: str | None = None, blocking: bool = True):
         self._cond = threading.Condition()
+        # With a token set, requests must carry it (X-Consul-Token): a wrong one is refused with 403,
+        # none at all reads as the anonymous token does under default-deny: nothing, filtered.
+        self.acl_token = acl_token
+        # False: answer blocking queries at once, as a proxy in front of an agent may.
+        self.blocking = blocking
+        self.requests = 0  # every request served, for benchmarks
         self._index = 1
+        # Each endpoint answers with the index of what it reads: the catalog endpoints with the last
+        # registration change, so a check's status change does not wake a catalog watch (as in Consul).
+        self._catalog_index = 1
         self._closing = False
         self.node = {"ID": str(uuid.uuid4()), "Node": node, "Address": "127.0.0.1", "Datacenter": DATACENTER,
                      "TaggedAddresses": {"lan": "127.0.0.1", "wan": "127.0.0.1"},
                      "Meta": {"consul-network-segment": ""}, "CreateIndex": 1, "ModifyIndex": 1}
         self.services: dict[str, dict[str, Any]] = {}
+        # Catalog-only registrations: node name -> node, and (node, service ID) -> service.
+        self.catalog_nodes: dict[str, dict[str, Any]] = {}
+        self.catalog_services: dict[tuple[str, str], dict[str, Any]] = {}
+        self.catalog_checks: dict[tuple[str, str], dict[str, Any]] = {}
         # The node's own serfHealth check is in the catalog, not among the agent's local checks.
         self.checks: dict[str, dict[str, Any]] = {"serfHealth": self._check(
             "serfHealth", "Serf Health Status", "passing", output="Agent alive and reachable", local=False)}
@@ -104,14 +132,16 @@ class ConsulDouble:
 
     # -- helpers for tests --------------------------------------------------------------------
 
-    def set_check_status(self, check_id: str, status: str, output: str = "") -> None:
-        """Give a check a new status, as if the agent had just run it."""
+    def set_check_status(self, check_id: str, status: str, output: str = "", node: str | None = None) -> None:
+        """Give a check a new status, as if the agent (or an external monitor) had just run it."""
         if status not in STATES:
             raise ValueError(f"status must be one of {STATES}, not {status!r}")
         with self._cond:
-            if check_id not in self.checks:
+            checks = self.checks if node in (None, self.node["Node"]) else {
+                cid: c for (n, cid), c in self.catalog_checks.items() if n == node}
+            if check_id not in checks:
                 raise KeyError(check_id)
-            check = self.checks[check_id]
+            check = checks[check_id]
             check.update(Status=status, Output=output)
             check["ModifyIndex"] = self._bump()
 
@@ -122,15 +152,19 @@ class ConsulDouble:
 
     # -- state ------------------------------------------------------------------------------
 
-    def _bump(self) -> int:
-        """Advance the index after a change and wake blocking queries; caller holds the lock."""
+    def _bump(self, catalog: bool = False) -> int:
+        """Advance the index after a change (a registration: the catalog's too) and wake blocking
+        queries; caller holds the lock."""
         self._index += 1
+        if catalog:
+            self._catalog_index = self._index
         self._cond.notify_all()
         return self._index
 
     def _check(self, check_id: str, name: str, status: str, service: dict[str, Any] | None = None,
-               notes: str = "", output: str = "", kind: str = "", local: bool = True) -> dict[str, Any]:
-        return {"Node": self.node["Node"], "CheckID": check_id, "Name": name, "Status": status, "Notes": notes,
+               notes: str = "", output: str = "", kind: str = "", local: bool = True,
+               node: str | None = None) -> dict[str, Any]:
+        return {"Node": node or self.node["Node"], "CheckID": check_id, "Name": name, "Status": status, "Notes": notes,
                 "Output": output, "ServiceID": service["ID"] if service else "",
                 "ServiceName": service["Service"] if service else "",
                 "ServiceTags": list(service["Tags"]) if service else [], "Type": kind, "Interval": "",
@@ -156,12 +190,10 @@ class ConsulDouble:
             status = _field(definition, "Status") or "critical"
             if status not in STATES:
                 raise HTTPError(400, f"Invalid Check: Status {status!r} is not a valid check status")
-            kind = next((k for k in ("ttl", "http", "tcp", "grpc", "docker", "alias") if _field(definition, k)),
-                        "script" if _field(definition, "Args", "Script") else "")
             specs.append((check_id, _field(definition, "Name") or f"Service '{name}' check", status,
-                          _field(definition, "Notes") or "", kind))
+                          _field(definition, "Notes") or "", definition))
         with self._cond:
-            index = self._bump()
+            index = self._bump(catalog=True)
             # Registering an existing ID replaces the service and its checks (maintenance stays).
             for check_id in [c for c, check in self.checks.items()
                              if check["ServiceID"] == service_id and not c.startswith(MAINT_PREFIX)]:
@@ -170,8 +202,38 @@ class ConsulDouble:
             service["CreateIndex"] = existing["CreateIndex"] if existing else index
             service["ModifyIndex"] = index
             self.services[service_id] = service
-            for check_id, check_name, status, notes, kind in specs:
-                self.checks[check_id] = self._check(check_id, check_name, status, service, notes=notes, kind=kind)
+            for check_id, check_name, status, notes, definition in specs:
+                self.checks[check_id] = self._defined(check_id, check_name, status, service, notes, definition)
+
+    def _defined(self, check_id: str, name: str, status: str, service: dict[str, Any] | None, notes: str,
+                 definition: dict[str, Any]) -> dict[str, Any]:
+        """A check from its definition. Like Consul, /v1/agent/checks reports the type, interval and
+        timeout, and only an HTTP or TCP target in Definition: never a TTL's duration or a script."""
+        kind = next((k for k in ("ttl", "http", "tcp", "grpc", "docker", "alias") if _field(definition, k)),
+                    "script" if _field(definition, "Args", "Script") else "")
+        check = self._check(check_id, name, status, service, notes=notes, kind=kind)
+        check.update(Interval=_field(definition, "Interval") or "", Timeout=_field(definition, "Timeout") or "")
+        if kind in ("http", "tcp"):
+            check["Definition"] = {kind.upper(): _field(definition, kind), "Interval": check["Interval"],
+                                   "Timeout": check["Timeout"]}
+        return check
+
+    def register_check(self, body: dict[str, Any]) -> None:
+        """PUT /v1/agent/check/register: a check of the agent's node, or of one of its services."""
+        name = _field(body, "Name")
+        if not name:
+            raise HTTPError(400, "Missing check name")
+        status = _field(body, "Status") or "critical"
+        if status not in STATES:
+            raise HTTPError(400, f"Invalid Check: Status {status!r} is not a valid check status")
+        service_id = _field(body, "ServiceID")
+        with self._cond:
+            service = self.services.get(service_id) if service_id else None
+            if service_id and service is None:
+                raise HTTPError(404, f'ServiceID "{service_id}" does not exist')
+            check_id = _field(body, "CheckID", "ID") or name
+            self.checks[check_id] = self._defined(check_id, name, status, service, _field(body, "Notes") or "", body)
+            self._bump()
 
     def deregister_service(self, service_id: str) -> None:
         with self._cond:
@@ -181,7 +243,7 @@ class ConsulDouble:
             del self.services[service_id]
             for check_id in [c for c, check in self.checks.items() if check["ServiceID"] == service_id]:
                 del self.checks[check_id]
-            self._bump()
+            self._bump(catalog=True)
 
     def service_maintenance(self, service_id: str, enable: str | None, reason: str | None) -> None:
         if enable is None:
@@ -202,6 +264,81 @@ class ConsulDouble:
                 return
             self._bump()
 
+    def node_maintenance(self, enable: str | None, reason: str | None) -> None:
+        """PUT /v1/agent/maintenance: the agent's own node gets (or loses) the _node_maintenance check."""
+        if enable is None:
+            raise HTTPError(400, "Missing value for enable")
+        if enable not in TRUE_WORDS | FALSE_WORDS:
+            raise HTTPError(400, f"Invalid value for enable: {enable!r}")
+        with self._cond:
+            if enable in TRUE_WORDS:
+                if NODE_MAINT in self.checks:
+                    return
+                self.checks[NODE_MAINT] = self._check(NODE_MAINT, "Node Maintenance Mode", "critical",
+                                                      notes=reason or DEFAULT_NODE_MAINT_REASON, kind="maintenance")
+            elif self.checks.pop(NODE_MAINT, None) is None:
+                return
+            self._bump()
+
+    def catalog_register(self, body: dict[str, Any]) -> None:
+        """PUT /v1/catalog/register: a node, optionally a service and checks, outside any agent."""
+        node_name = _field(body, "Node")
+        if not node_name or not _field(body, "Address"):
+            raise HTTPError(400, "Must provide node and address")
+        if node_name == self.node["Node"]:
+            raise HTTPError(400, "the double keeps catalog registrations for other nodes only")
+        with self._cond:
+            index = self._bump(catalog=True)
+            node = self.catalog_nodes.setdefault(node_name, {
+                "ID": "", "Node": node_name, "Datacenter": DATACENTER, "CreateIndex": index})
+            node.update(Address=_field(body, "Address"), TaggedAddresses=dict(_field(body, "TaggedAddresses") or {}),
+                        Meta=dict(_field(body, "NodeMeta") or {}), ModifyIndex=index)
+            raw = _field(body, "Service")
+            service = None
+            if raw:
+                name = _field(raw, "Service")
+                if not name:
+                    raise HTTPError(400, "Must provide service name with ID")
+                service = {"ID": _field(raw, "ID") or name, "Service": name, "Tags": list(_field(raw, "Tags") or []),
+                           "Meta": dict(_field(raw, "Meta") or {}), "Port": int(_field(raw, "Port") or 0),
+                           "Address": _field(raw, "Address") or "", "Weights": {"Passing": 1, "Warning": 1},
+                           "EnableTagOverride": False, "CreateIndex": index, "ModifyIndex": index}
+                self.catalog_services[(node_name, service["ID"])] = service
+            checks = list(_field(body, "Checks") or [])
+            if _field(body, "Check"):
+                checks.insert(0, _field(body, "Check"))
+            for raw_check in checks:
+                status = _field(raw_check, "Status") or "critical"
+                if status not in STATES:
+                    raise HTTPError(400, f"Invalid Check: Status {status!r} is not a valid check status")
+                service_id = _field(raw_check, "ServiceID") or ""
+                owner = self.catalog_services.get((node_name, service_id)) if service_id else None
+                check_id = _field(raw_check, "CheckID") or _field(raw_check, "Name")
+                self.catalog_checks[(node_name, check_id)] = self._check(
+                    check_id, _field(raw_check, "Name") or check_id, status, owner,
+                    notes=_field(raw_check, "Notes") or "", output=_field(raw_check, "Output") or "",
+                    local=False, node=node_name)
+
+    def catalog_deregister(self, body: dict[str, Any]) -> None:
+        """PUT /v1/catalog/deregister: a node with all it holds, or one service or check of it."""
+        node_name = _field(body, "Node")
+        if not node_name:
+            raise HTTPError(400, "Must provide node")
+        service_id, check_id = _field(body, "ServiceID"), _field(body, "CheckID")
+        with self._cond:
+            if service_id:
+                self.catalog_services.pop((node_name, service_id), None)
+                for key in [k for k, c in self.catalog_checks.items() if k[0] == node_name and c["ServiceID"] == service_id]:
+                    del self.catalog_checks[key]
+            elif check_id:
+                self.catalog_checks.pop((node_name, check_id), None)
+            else:
+                self.catalog_nodes.pop(node_name, None)
+                for table in (self.catalog_services, self.catalog_checks):
+                    for key in [k for k in table if k[0] == node_name]:
+                        del table[key]
+            self._bump(catalog=True)
+
     def _public(self, check: dict[str, Any]) -> dict[str, Any]:
         return {key: value for key, value in check.items() if not key.startswith("_")}
 
@@ -216,52 +353,73 @@ class ConsulDouble:
     def read_agent_checks(self) -> dict[str, Any]:
         return {cid: self._public(check) for cid, check in self.checks.items() if check["_local"]}
 
+    def _all_checks(self) -> list[dict[str, Any]]:
+        return [*self.checks.values(), *self.catalog_checks.values()]
+
+    def _all_services(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(node, service) of every instance: the agent's and the catalog-only ones."""
+        return [*((self.node, s) for s in self.services.values()),
+                *((self.catalog_nodes[n], s) for (n, _), s in self.catalog_services.items())]
+
     def read_health_state(self, state: str) -> list[dict[str, Any]]:
         if state not in ("any", *STATES):
             raise HTTPError(400, "Invalid check state")
-        return [self._public(c) for c in self.checks.values() if state in ("any", c["Status"])]
+        return [self._public(c) for c in self._all_checks() if state in ("any", c["Status"])]
 
     def read_health_service(self, name: str, passing: bool, tag: str | None) -> list[dict[str, Any]]:
         entries = []
-        for service in self.services.values():
+        for node, service in self._all_services():
             if service["Service"] != name or (tag is not None and tag not in service["Tags"]):
                 continue
-            checks = [self._public(c) for c in self.checks.values() if c["ServiceID"] in ("", service["ID"])]
+            checks = [self._public(c) for c in self._all_checks()
+                      if c["Node"] == node["Node"] and c["ServiceID"] in ("", service["ID"])]
             if passing and any(c["Status"] != "passing" for c in checks):
                 continue
-            entries.append({"Node": dict(self.node), "Service": self._service_entry(service), "Checks": checks})
+            entries.append({"Node": dict(node), "Service": self._service_entry(service), "Checks": checks})
         return entries
 
     def read_catalog_services(self) -> dict[str, list[str]]:
         # A real cluster always lists the servers' own "consul" service.
         found: dict[str, list[str]] = {"consul": []}
-        for service in self.services.values():
+        for _node, service in self._all_services():
             tags = found.setdefault(service["Service"], [])
             tags.extend(t for t in service["Tags"] if t not in tags)
         return found
 
     def read_catalog_nodes(self) -> list[dict[str, Any]]:
-        return [dict(self.node)]
+        return [dict(self.node), *(dict(n) for n in self.catalog_nodes.values())]
 
-    def blocking_read(self, params: dict[str, str], read: Callable[[], Any]) -> tuple[int, Any]:
+    def read_catalog_node(self, name: str) -> dict[str, Any] | None:
+        """GET /v1/catalog/node/:node: the node and its services by ID (null for an unknown node)."""
+        node = self.node if name == self.node["Node"] else self.catalog_nodes.get(name)
+        if node is None:
+            return None
+        services = [s for n, s in self._all_services() if n is node]
+        return {"Node": dict(node), "Services": {s["ID"]: self._service_entry(s) for s in services}}
+
+    def read_agent_self(self) -> dict[str, Any]:
+        return {"Config": {"Datacenter": DATACENTER, "NodeName": self.node["Node"], "NodeID": self.node["ID"]},
+                "Member": {"Name": self.node["Node"], "Addr": self.node["Address"]}}
+
+    def blocking_read(self, params: dict[str, str], read: Callable[[], Any], catalog: bool = False) -> tuple[int, Any]:
         """Answer at once, or, with ?index=N, once the index passes N or ?wait= elapses."""
         if params.get("dc") not in (None, "", DATACENTER):
             raise HTTPError(500, "No path to datacenter")
         wanted = params.get("index")
         wait = min(_duration(params["wait"]), 600.0) if params.get("wait") else 300.0
         with self._cond:
-            if wanted:
+            if wanted and self.blocking:
                 try:
                     wanted_index = int(wanted)
                 except ValueError:
                     raise HTTPError(400, f"Invalid index: {wanted!r}") from None
                 deadline = time.monotonic() + wait
-                while self._index <= wanted_index and not self._closing:
+                while (self._catalog_index if catalog else self._index) <= wanted_index and not self._closing:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
-            return self._index, read()
+            return (self._catalog_index if catalog else self._index), read()
 
 
 def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
@@ -277,8 +435,8 @@ def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
         with double._cond:
             return 200, read(), None
 
-    def indexed(params, read):
-        index, data = double.blocking_read(params, read)
+    def indexed(params, read, catalog=False):
+        index, data = double.blocking_read(params, read, catalog)
         return 200, data, index
 
     @route("PUT", r"/v1/agent/service/register")
@@ -295,6 +453,49 @@ def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
     def maintenance(params, body, service_id):
         double.service_maintenance(service_id, params.get("enable"), params.get("reason"))
         return 200, None, None
+
+    @route("PUT", r"/v1/agent/check/register")
+    def check_register(params, body):
+        double.register_check(body or {})
+        return 200, None, None
+
+    @route("PUT", r"/v1/agent/check/(?P<verb>pass|warn|fail)/(?P<check_id>.+)")
+    def check_ttl(params, body, verb, check_id):
+        # .../agent/check#ttl-check-pass (warn, fail): ?note= becomes the check's output.
+        try:
+            double.set_check_status(check_id, {"pass": "passing", "warn": "warning", "fail": "critical"}[verb],
+                                    params.get("note", ""))
+        except KeyError:
+            raise HTTPError(404, f'Unknown check ID "{check_id}"') from None
+        return 200, None, None
+
+    @route("GET", r"/_double/requests")
+    def double_requests(params, body):
+        # Not Consul's: how many requests the double has served, for benchmarks in another process.
+        return 200, {"requests": double.requests}, None
+
+    @route("PUT", r"/v1/agent/maintenance")
+    def node_maintenance(params, body):
+        double.node_maintenance(params.get("enable"), params.get("reason"))
+        return 200, None, None
+
+    @route("PUT", r"/v1/catalog/register")
+    def catalog_register(params, body):
+        double.catalog_register(body or {})
+        return 200, True, None
+
+    @route("PUT", r"/v1/catalog/deregister")
+    def catalog_deregister(params, body):
+        double.catalog_deregister(body or {})
+        return 200, True, None
+
+    @route("GET", r"/v1/agent/self")
+    def agent_self(params, body):
+        return plain(params, double.read_agent_self)
+
+    @route("GET", r"/v1/catalog/node/(?P<name>[^/]+)")
+    def catalog_node(params, body, name):
+        return indexed(params, lambda: double.read_catalog_node(name), catalog=True)
 
     @route("GET", r"/v1/agent/services")
     def agent_services(params, body):
@@ -317,11 +518,11 @@ def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
 
     @route("GET", r"/v1/catalog/services")
     def catalog_services(params, body):
-        return indexed(params, double.read_catalog_services)
+        return indexed(params, double.read_catalog_services, catalog=True)
 
     @route("GET", r"/v1/catalog/nodes")
     def catalog_nodes(params, body):
-        return indexed(params, double.read_catalog_nodes)
+        return indexed(params, double.read_catalog_nodes, catalog=True)
 
     @route("GET", r"/v1/status/leader")
     def status_leader(params, body):
@@ -339,7 +540,10 @@ def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             path = unquote(parts.path)
             params = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
+            with double._cond:
+                double.requests += 1
             try:
+                anonymous = self._acl(method, path, params)
                 allowed = []
                 for route_method, pattern, fn in routes:
                     match = pattern.match(path)
@@ -349,13 +553,30 @@ def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
                         allowed.append(route_method)
                         continue
                     code, data, index = fn(params, self._body(), **match.groupdict())
-                    self._reply(code, data, index)
+                    if anonymous and isinstance(data, (list, dict)):
+                        # Default-deny: the anonymous token reads nothing, and Consul says it filtered.
+                        self._reply(code, type(data)(), index, filtered=True)
+                    else:
+                        self._reply(code, data, index)
                     return
                 if allowed:
                     raise HTTPError(405, f"method {method} not allowed")
                 raise HTTPError(404, "404 page not found")
             except HTTPError as exc:
                 self._reply(exc.code, exc.reason, None, text=True)
+
+        def _acl(self, method: str, path: str, params: dict[str, str]) -> bool:
+            """Check the request's token; True when it reads as the anonymous token (none given)."""
+            if double.acl_token is None or path == "/v1/status/leader":
+                return False
+            token = self.headers.get("X-Consul-Token") or params.get("token")
+            if token is None:
+                if method == "GET":
+                    return True
+                raise HTTPError(403, "Permission denied")
+            if token != double.acl_token:
+                raise HTTPError(403, "ACL not found")
+            return False
 
         def _body(self) -> Any:
             length = int(self.headers.get("Content-Length") or 0)
@@ -367,10 +588,10 @@ def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
             except ValueError as exc:
                 raise HTTPError(400, f"Request decode failed: {exc}") from None
 
-        def _reply(self, code: int, data: Any, index: int | None, text: bool = False) -> None:
+        def _reply(self, code: int, data: Any, index: int | None, text: bool = False, filtered: bool = False) -> None:
             if text:
                 payload, ctype = str(data).encode(), "text/plain; charset=utf-8"
-            elif data is None:
+            elif data is None and index is None:
                 payload, ctype = b"", "text/plain; charset=utf-8"
             else:
                 payload, ctype = json.dumps(data).encode(), "application/json"
@@ -381,6 +602,8 @@ def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
                 self.send_header("X-Consul-Index", str(index))
                 self.send_header("X-Consul-KnownLeader", "true")
                 self.send_header("X-Consul-LastContact", "0")
+            if filtered:
+                self.send_header("X-Consul-Results-Filtered-By-ACLs", "true")
             self.end_headers()
             self.wfile.write(payload)
 
@@ -397,3 +620,28 @@ def _handler_for(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
             self._dispatch("DELETE")
 
     return Handler
+
+
+def main() -> None:
+    """Serve a double holding `--services` x `--instances` services, each with a passing TTL check,
+    until killed (benchmarks run it in a process of its own, as an agent would be)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--services", type=int, default=0)
+    parser.add_argument("--instances", type=int, default=1)
+    parser.add_argument("--no-blocking", action="store_true", help="answer blocking queries at once")
+    args = parser.parse_args()
+    double = ConsulDouble(blocking=not args.no_blocking)
+    for s in range(args.services):
+        for i in range(args.instances):
+            double.register_service({"Name": f"svc-{s:04d}", "ID": f"svc-{s:04d}-{i}", "Port": 8000 + i,
+                                     "Tags": ["bench"], "Check": {"TTL": "10m", "Status": "passing"}})
+    double.start(args.port)
+    print(f"ready {double.address} {double.node['Node']}", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -22,27 +22,36 @@ from tests.action_channels import Channel, action_rows
 from tests.conftest import csrf_of, login
 
 MAINTENANCE = "_service_maintenance:"
+NODE_MAINTENANCE = "_node_maintenance"
 
 
-def valid_request(name: str, service_id: str) -> dict:
-    """A request each action accepts, against the service `service_id` of source dc1."""
+def valid_request(name: str, service_id: str, node: str = "", audit_id: str = "1") -> dict:
+    """A request each action accepts, against the service `service_id` of source dc1 (on `node`, the agent's)."""
+    target = {"consul.node_maintenance": node, "consul.undo_deregister": audit_id}.get(name, service_id)
     params = {"consul.deregister": {"confirm": True},
-              "consul.maintenance": {"enable": True, "reason": "patching"}}[name]
-    return {"source": "dc1", "target": service_id, "params": params}
+              "consul.maintenance": {"enable": True, "reason": "patching"},
+              "consul.node_maintenance": {"enable": True, "reason": "patching"},
+              "consul.undo_deregister": {}}[name]
+    return {"source": "dc1", "target": target, "params": params}
 
 
 def took_effect(name: str, agent: consul.Consul, service_id: str) -> bool:
     services, checks = agent.agent.services(), agent.agent.checks()
     if name == "consul.deregister":
         return service_id not in services
+    if name == "consul.node_maintenance":
+        return checks.get(NODE_MAINTENANCE, {}).get("Notes") == "patching"
     return checks.get(MAINTENANCE + service_id, {}).get("Notes") == "patching"
 
 
 CONSUL_ACTIONS = sorted(n for n, a in REGISTRY.items() if a.kind == "consul")
+# Each needs nothing but a service to act on (undo needs a deregistration first: tested on its own).
+DIRECT_ACTIONS = [n for n in CONSUL_ACTIONS if n != "consul.undo_deregister"]
 
 
 def test_the_matrix_covers_every_consul_action():
-    assert CONSUL_ACTIONS == ["consul.deregister", "consul.maintenance"]
+    assert CONSUL_ACTIONS == ["consul.deregister", "consul.maintenance", "consul.node_maintenance",
+                              "consul.undo_deregister"]
     for name in CONSUL_ACTIONS:
         valid_request(name, "x")  # a new action needs its request here, or this fails
 
@@ -59,13 +68,20 @@ def consul_app(sqlite_url, consul_agent):
 
 @pytest.fixture
 def service_id(consul_agent):
-    """A fresh service with a passing TTL check; removed afterwards if still there."""
+    """A fresh service with a passing TTL check; removed afterwards if still there, node maintenance off."""
     agent = consul_agent.client()
     sid = f"web-{uuid.uuid4().hex[:8]}"
     agent.agent.service.register("web", service_id=sid, port=8080, tags=["blue"],
                                  check={**consul.Check.ttl("10m"), "Status": "passing"})
     yield sid
     agent.agent.service.deregister(sid)
+    agent.agent.maintenance("false")
+
+
+@pytest.fixture
+def node(consul_agent) -> str:
+    """The name of the agent's own node."""
+    return consul_agent.client().agent.self()["Config"]["NodeName"]
 
 
 def consul_state(consul_agent) -> tuple:
@@ -78,13 +94,14 @@ def consul_state(consul_agent) -> tuple:
 @pytest.mark.parametrize("channel", ["http", "socket"])
 @pytest.mark.parametrize("role", [None, "viewer", "manager"])
 @pytest.mark.parametrize("name", CONSUL_ACTIONS)
-def test_anyone_but_an_admin_is_refused_and_consul_is_unchanged(consul_app, consul_agent, service_id, name, role,
-                                                                channel):
+def test_anyone_but_an_admin_is_refused_and_consul_is_unchanged(consul_app, consul_agent, service_id, node, name,
+                                                                role, channel):
     asker = Channel(consul_app, channel, role)
     if role is None and channel == "socket":
         assert not asker.socket.is_connected("/live")  # an anonymous socket is not even connected
     before = consul_state(consul_agent)
-    status, body = asker.ask(name, valid_request(name, service_id))
+    request = valid_request(name, service_id, node)
+    status, body = asker.ask(name, request)
     assert status == (401 if role is None else 403)
     assert body.get("outcome", "refused") == "refused"
     assert consul_state(consul_agent) == before
@@ -95,22 +112,24 @@ def test_anyone_but_an_admin_is_refused_and_consul_is_unchanged(consul_app, cons
         (row,) = rows
         assert (row["user"], row["role"], row["via"], row["action"], row["outcome"]) == (role, role, channel, name,
                                                                                           "refused")
-        assert (row["source"], row["target"]) == ("consul/dc1", service_id)
+        assert (row["source"], row["target"]) == ("consul/dc1", request["target"])
         assert "needs the admin role" in row["error"]
 
 
 @pytest.mark.parametrize("channel", ["http", "socket"])
-@pytest.mark.parametrize("name", CONSUL_ACTIONS)
-def test_an_admin_succeeds_and_exactly_one_ok_row_is_audited(consul_app, consul_agent, service_id, name, channel):
+@pytest.mark.parametrize("name", DIRECT_ACTIONS)
+def test_an_admin_succeeds_and_exactly_one_ok_row_is_audited(consul_app, consul_agent, service_id, node, name,
+                                                             channel):
     asker = Channel(consul_app, channel, "admin")
-    status, body = asker.ask(name, valid_request(name, service_id))
+    request = valid_request(name, service_id, node)
+    status, body = asker.ask(name, request)
     assert (status, body["ok"], body["outcome"]) == (200, True, "ok"), body
     assert took_effect(name, consul_agent.client(), service_id)
     (row,) = action_rows(consul_app)
     assert (row["user"], row["role"], row["via"], row["action"], row["outcome"], row["error"]) == (
         "admin", "admin", channel, name, "ok", None)
-    assert (row["source"], row["target"]) == ("consul/dc1", service_id)
-    assert {k: v for k, v in row["params"].items() if k != "recorded"} == valid_request(name, service_id)["params"]
+    assert (row["source"], row["target"]) == ("consul/dc1", request["target"])
+    assert {k: v for k, v in row["params"].items() if k != "recorded"} == request["params"]
 
 
 @pytest.mark.parametrize("channel", ["http", "socket"])
@@ -215,7 +234,7 @@ def test_read_only_refuses_every_action_and_hides_the_buttons(consul_app, consul
         assert render_template_string(template) == "no False"
     before = consul_state(consul_agent)
     for name in CONSUL_ACTIONS:
-        status, body = asker.ask(name, valid_request(name, service_id))
+        status, body = asker.ask(name, valid_request(name, service_id, "node"))
         assert status == 403 and "read-only" in body["error"]
     assert consul_state(consul_agent) == before
     assert [r["outcome"] for r in action_rows(consul_app)] == ["refused"] * len(CONSUL_ACTIONS)
@@ -232,14 +251,29 @@ def test_consul_down_is_a_failed_action_with_the_error_audited(consul_app, chann
     assert (row["outcome"], row["source"]) == ("failed", "consul/gone") and "ConnectionError" in row["error"]
 
 
-def test_an_unknown_service_fails_and_deregister_records_nothing(consul_app, consul_agent):
+@pytest.mark.parametrize("name, target, params, status, error", [
+    ("consul.deregister", "no-such-service", {"confirm": True}, 404, "no service with ID 'no-such-service'"),
+    ("consul.deregister", "gone", {"confirm": True, "node": "no-such-node"}, 404, "on node 'no-such-node'"),
+    ("consul.maintenance", "no-such-service", {"enable": True}, 404, "no service with ID 'no-such-service'"),
+    ("consul.deregister", "web/../../kv", {"confirm": True}, 400, "must not contain '/' or '..'"),
+    ("consul.maintenance", "..", {"enable": True}, 400, "must not contain '/' or '..'"),
+    ("consul.deregister", "web", {"confirm": True, "node": "a/../b"}, 400, "node 'a/../b' must not contain"),
+    ("consul.maintenance", "SID", {"enable": True, "reason": "r" * 10_240}, 400, "longer than 500"),
+    ("consul.node_maintenance", "no-such-node", {"enable": True}, 409, "goes through the node's own agent"),
+    ("consul.node_maintenance", "NODE", {"enable": True, "reason": "r" * 10_240}, 400, "longer than 500"),
+    ("consul.undo_deregister", "12; drop", {}, 400, "must be the number of an audit row"),
+    ("consul.undo_deregister", "999999", {}, 404, "audit row 999999 is not a successful consul.deregister"),
+])
+def test_unknown_or_malformed_targets_are_a_clear_4xx_and_nothing_changes(consul_app, consul_agent, service_id, node,
+                                                                          name, target, params, status, error):
     asker = Channel(consul_app, "http", "admin")
     before = consul_state(consul_agent)
-    for name in CONSUL_ACTIONS:
-        status, body = asker.ask(name, valid_request(name, "no-such-service/../x?enable=true"))
-        assert status == 502 and "no service with ID" in body["error"]
+    target = {"SID": service_id, "NODE": node}.get(target, target)
+    got, body = asker.ask(name, {"source": "dc1", "target": target, "params": params})
+    assert (got, body["outcome"]) == (status, "refused") and error in body["error"], body
     assert consul_state(consul_agent) == before
-    assert [r["outcome"] for r in action_rows(consul_app)] == ["failed", "failed"]
+    (row,) = action_rows(consul_app)
+    assert (row["action"], row["outcome"]) == (name, "refused") and error in row["error"]
 
 
 def test_deregister_records_the_definition_so_it_can_be_registered_again(consul_app, consul_agent, service_id):
@@ -301,3 +335,66 @@ def test_the_api_lists_the_actions_with_their_roles(consul_app):
     assert listed["consul.deregister"]["confirm"] is True and listed["consul.deregister"]["role"] == "admin"
     assert listed["consul.maintenance"]["params"] == {"enable": {"type": "true or false", "required": True},
                                                       "reason": {"type": "a string", "required": False}}
+
+
+# -- undo a deregistration from its audit row ------------------------------------------------
+
+def deregistration_id(consul_app, asker, target: str, node: str = "") -> str:
+    params = {"confirm": True, **({"node": node} if node else {})}
+    status, body = asker.ask("consul.deregister", {"source": "dc1", "target": target, "params": params})
+    assert status == 200, body
+    return str(next(r["id"] for r in action_rows(consul_app) if r["action"] == "consul.deregister"))
+
+
+def test_undo_registers_again_and_names_the_checks_it_could_not_recreate(consul_app, consul_agent):
+    agent = consul_agent.client()
+    sid = f"api-{uuid.uuid4().hex[:8]}"
+    agent.agent.service.register("api", service_id=sid, port=9090, tags=["green"], meta={"team": "pay"},
+                                 check=consul.Check.http("http://127.0.0.1:9/health", "10s", timeout="2s"))
+    agent.agent.check.register("heartbeat", check=consul.Check.ttl("30s"), check_id=f"ttl:{sid}", service_id=sid)
+    asker = Channel(consul_app, "http", "admin")
+    try:
+        audit_id = deregistration_id(consul_app, asker, sid)
+        assert sid not in agent.agent.services()
+        status, body = asker.ask("consul.undo_deregister", {"source": "dc1", "target": audit_id})
+        assert status == 200, body
+        assert f"NOT recreated, because the agent did not report their definition: ttl:{sid} (ttl)" in body["message"]
+        assert body["details"]["recreated"] == [f"service:{sid}"]
+        service = agent.agent.services()[sid]
+        assert (service["Service"], service["Port"], service["Tags"], service["Meta"]) == ("api", 9090, ["green"],
+                                                                                         {"team": "pay"})
+        checks = agent.agent.checks()
+        assert checks[f"service:{sid}"]["Type"] == "http" and f"ttl:{sid}" not in checks
+        # Undoing twice would clobber whatever is registered now: refused.
+        status, body = asker.ask("consul.undo_deregister", {"source": "dc1", "target": audit_id})
+        assert (status, body["outcome"]) == (409, "refused") and "registered again already" in body["error"]
+        # Only a deregistration can be undone.
+        other = str(next(r["id"] for r in action_rows(consul_app) if r["action"] == "consul.undo_deregister"))
+        status, body = asker.ask("consul.undo_deregister", {"source": "dc1", "target": other})
+        assert status == 404 and "not a successful consul.deregister" in body["error"]
+    finally:
+        agent.agent.service.deregister(sid)
+
+
+def test_a_catalog_only_instance_is_deregistered_from_the_catalog_and_comes_back_with_its_checks(consul_app,
+                                                                                                 consul_agent):
+    if not consul_agent.is_double:
+        pytest.skip("registers an external node in the catalog")
+    client = consul_agent.client()
+    node, sid = f"ext-{uuid.uuid4().hex[:6]}", f"db-{uuid.uuid4().hex[:6]}"
+    client.catalog.register(node, "10.1.2.3", service={"Service": "db", "ID": sid, "Port": 5432})
+    client.catalog.register(node, "10.1.2.3", check={"Node": node, "CheckID": "pg", "Name": "pg", "Status": "warning",
+                                                      "ServiceID": sid, "Output": "replication lag"})
+    asker = Channel(consul_app, "http", "admin")
+    try:
+        status, body = asker.ask("consul.deregister", {"source": "dc1", "target": sid, "params": {"confirm": True}})
+        assert status == 404 and "name its node" in body["error"]  # not the agent's: the node must be named
+        audit_id = deregistration_id(consul_app, asker, sid, node)
+        assert sid not in client.catalog.node(node)[1]["Services"]
+        status, body = asker.ask("consul.undo_deregister", {"source": "dc1", "target": audit_id})
+        assert status == 200 and "checks recreated with their last status: pg" in body["message"], body
+        assert client.catalog.node(node)[1]["Services"][sid]["Port"] == 5432
+        (check,) = [c for c in client.health.state("any")[1] if c["Node"] == node]
+        assert (check["CheckID"], check["Status"], check["ServiceID"]) == ("pg", "warning", sid)
+    finally:
+        client.catalog.deregister(node)

@@ -232,10 +232,11 @@ def test_empty_state_explains_how_to_configure_a_source(procs, tmp_path, watched
     nav = page.locator("nav.nav a")
     expect(nav.filter(has_text="Overview")).to_have_attribute("aria-current", "page")
     expect(nav.filter(has_text="Celery")).to_have_count(1)
+    expect(nav.filter(has_text="Consul")).to_have_count(0)  # no Consul source: no link to an empty page
     # Pages above the viewer role are not offered to a viewer.
     expect(nav.filter(has_text="History")).to_have_count(0)
     expect(nav.filter(has_text="Audit")).to_have_count(0)
-    for path, says in (("/celery", "No Celery source configured"), ("/consul", "not built yet")):
+    for path, says in (("/celery", "No Celery source configured"), ("/consul", "No Consul source configured")):
         page.goto(base + path)
         expect(page.locator("main")).to_contain_text(says)
         expect(page.locator("#conn")).to_have_attribute("data-state", "static")

@@ -70,3 +70,10 @@ def read_audit(engine: Engine, where: AuditFilter, limit: int = 500) -> list[dic
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(AuditEntry.ts.desc(), AuditEntry.id.desc()).limit(limit)).mappings()
         return [dict(r) for r in rows]
+
+
+def audit_entry(engine: Engine, entry_id: int) -> dict[str, Any] | None:
+    """One row by its id (e.g. the deregistration an undo puts back), or None."""
+    with engine.connect() as conn:
+        row = conn.execute(select(AuditEntry.__table__).where(AuditEntry.id == entry_id)).mappings().first()
+        return dict(row) if row else None

@@ -14,6 +14,8 @@ def register(app: Flask) -> None:
     from dashboard.views.kafka_api import kafka_api
     from dashboard.views.kafka_burrow import kafka_burrow
     from dashboard.views.kafka_pages import kafka_pages
+    from dashboard.views.consul_api import consul_api
+    from dashboard.views.consul_pages import consul_pages
     from dashboard.views.pages import pages
     from dashboard.views.vendor import vendor
 
@@ -28,5 +30,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(kafka_api)
     app.register_blueprint(kafka_burrow)
     app.register_blueprint(kafka_pages)
+    app.register_blueprint(consul_api)
+    app.register_blueprint(consul_pages)
     app.register_blueprint(pages)
     app.register_blueprint(vendor)

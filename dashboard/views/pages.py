@@ -25,9 +25,11 @@ NAV = [
     ("/audit", "Audit"),
 ]
 
+# Links shown only when a source of that kind is configured (the demo has no Consul agent to watch).
+NEEDS_SOURCE = {"/consul": "consul"}
+
 # Pages not built yet: name -> (title, what it will show, the issue that brings it).
 COMING = {
-    "consul": ("Consul", "services and their health checks, with maintenance and deregister", "Consul page: services, checks and controls"),
     "history": ("History", "charts of every source's numbers over hours and days", "History page: charts from the rollups"),
 }
 
@@ -52,8 +54,11 @@ def layout_context() -> dict[str, Any]:
 def _nav() -> list[dict[str, Any]]:
     """The navigation links, each with the endpoint that serves it (for the template's role check)."""
     adapter = current_app.create_url_adapter(request)
+    kinds = {s.kind for s in current_app.extensions["jobdash"].settings.sources}
     links = []
     for path, label in NAV:
+        if path in NEEDS_SOURCE and NEEDS_SOURCE[path] not in kinds:
+            continue
         try:
             endpoint, _args = adapter.match(path, method="GET")
         except HTTPException:
@@ -125,13 +130,6 @@ def _coming(name: str):
     title, shows, issue = COMING[name]
     watched = name in ("celery", "dask", "kafka", "consul")
     return render_template("not_built.html", page=name, title=title, shows=shows, issue=issue, watched=watched)
-
-
-
-
-@pages.get("/consul")
-def consul():
-    return _coming("consul")
 
 
 @pages.get("/history")
