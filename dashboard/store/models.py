@@ -138,3 +138,17 @@ class AuditEntry(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     outcome: Mapped[str] = mapped_column(String(8))  # ok | failed | refused
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class SourceTransition(Base):
+    """A source's state changed (up, degraded, down, unknown): the history availability is read from."""
+
+    __tablename__ = "source_transitions"
+    __table_args__ = (Index("ix_source_transitions_source_at", "kind", "name", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,62 @@
+"""history: celery hour outcomes, runtime range per bucket, source state transitions
+
+Revision ID: 0007
+Revises: 0003
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0007'
+down_revision = '0003'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('celery_minutes', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('runtime_min', sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column('runtime_max', sa.Float(), nullable=True))
+    op.create_table('celery_hours',
+    sa.Column('source', sa.String(length=64), nullable=False),
+    sa.Column('dimension', sa.String(length=8), nullable=False),
+    sa.Column('key', sa.String(length=255), nullable=False),
+    sa.Column('bucket', sa.Integer(), nullable=False),
+    sa.Column('succeeded', sa.Integer(), nullable=False),
+    sa.Column('failed', sa.Integer(), nullable=False),
+    sa.Column('retried', sa.Integer(), nullable=False),
+    sa.Column('runtime_sum', sa.Float(), nullable=False),
+    sa.Column('runtime_hist', sa.JSON(), nullable=False),
+    sa.Column('runtime_min', sa.Float(), nullable=True),
+    sa.Column('runtime_max', sa.Float(), nullable=True),
+    sa.PrimaryKeyConstraint('source', 'dimension', 'key', 'bucket', name=op.f('pk_celery_hours'))
+    )
+    with op.batch_alter_table('celery_hours', schema=None) as batch_op:
+        batch_op.create_index('ix_celery_hours_bucket', ['source', 'bucket'], unique=False)
+    op.create_table('source_transitions',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('at', sa.Float(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_source_transitions'))
+    )
+    with op.batch_alter_table('source_transitions', schema=None) as batch_op:
+        batch_op.create_index('ix_source_transitions_source_at', ['kind', 'name', 'at'], unique=False)
+    # Hours for the minutes already stored (their runtime range is unknown: left empty).
+    op.execute("INSERT INTO celery_hours (source, dimension, key, bucket, succeeded, failed, retried, runtime_sum, runtime_hist) "
+               "SELECT source, dimension, key, (bucket / 3600) * 3600, SUM(succeeded), SUM(failed), SUM(retried), "
+               "SUM(runtime_sum), '{}' FROM celery_minutes GROUP BY source, dimension, key, (bucket / 3600) * 3600")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('source_transitions', schema=None) as batch_op:
+        batch_op.drop_index('ix_source_transitions_source_at')
+    op.drop_table('source_transitions')
+    with op.batch_alter_table('celery_hours', schema=None) as batch_op:
+        batch_op.drop_index('ix_celery_hours_bucket')
+    op.drop_table('celery_hours')
+    with op.batch_alter_table('celery_minutes', schema=None) as batch_op:
+        batch_op.drop_column('runtime_max')
+        batch_op.drop_column('runtime_min')
