@@ -9,6 +9,8 @@ def register(app: Flask) -> None:
     from dashboard.views.auth_pages import auth
     from dashboard.views.celery_api import celery_api
     from dashboard.views.celery_pages import celery_pages
+    from dashboard.views.history_api import history_api
+    from dashboard.views.history_pages import history_pages
     from dashboard.views.pages import pages
     from dashboard.views.vendor import vendor
 
@@ -18,5 +20,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(auth)
     app.register_blueprint(celery_api)
     app.register_blueprint(celery_pages)
+    app.register_blueprint(history_api)
+    app.register_blueprint(history_pages)  # ahead of pages: replaces its placeholder
     app.register_blueprint(pages)
     app.register_blueprint(vendor)
