@@ -11,20 +11,14 @@ from dashboard import create_app
 from dashboard.config import Settings, SourceConfig
 from dashboard.store.timeseries import Point
 from tests.conftest import login
-from tests.test_history_queries import expected, stream
+from tests.test_history_queries import events_of, expected, stream
 
 NOW = time.time()
 HOSTILE = '=cmd|"/c calc"!A1<script>x</script>'
 
 
 def seed(writer, tasks):
-    events = []
-    for t in tasks:
-        events.append(("main", {"type": "task-sent", "uuid": t["uuid"], "timestamp": t["ts"] - 0.5, "name": t["name"],
-                                "queue": t["queue"]}))
-        events.append(("main", {"type": t["type"], "uuid": t["uuid"], "timestamp": t["ts"], "hostname": "w",
-                                **({"runtime": t["runtime"]} if t["runtime"] else {})}))
-    writer.submit_many("celery_event", events)
+    writer.submit_many("celery_event", events_of(tasks, "main"))
     writer.submit_many("sample", [Point("kafka/events", "lag", float(i), NOW - 3600 + i * 60, "billing") for i in range(60)])
     writer.submit("source_status", {"kind": "kafka", "name": "events", "state": "up", "updated_at": NOW - 7200})
     writer.submit("source_status", {"kind": "kafka", "name": "events", "state": "down", "updated_at": NOW - 1800,

@@ -36,7 +36,8 @@ def stream(n: int, start: float, span: float, seed: int = 7) -> list[dict]:
     return out
 
 
-def feed(writer, tasks, source="s"):
+def events_of(tasks, source="s") -> list[tuple[str, dict]]:
+    """The Celery events a worker would send for the stream: task-sent, then the outcome."""
     events = []
     for t in tasks:
         events.append((source, {"type": "task-sent", "uuid": t["uuid"], "timestamp": t["ts"] - 0.5, "name": t["name"],
@@ -45,6 +46,11 @@ def feed(writer, tasks, source="s"):
         if t["runtime"] is not None:
             outcome["runtime"] = t["runtime"]
         events.append((source, outcome))
+    return events
+
+
+def feed(writer, tasks, source="s"):
+    events = events_of(tasks, source)
     for i in range(0, len(events), 700):  # several batches: rows merge in the database
         writer.submit_many("celery_event", events[i:i + 700])
     writer.flush(30)

@@ -137,6 +137,9 @@ function draw(el, w, lines, yLabel, fmt, fill = null) {
   const old = charts.findIndex((c) => c.el === el);
   if (old >= 0) { charts[old].plot.destroy(); charts.splice(old, 1); }
   el.replaceChildren();
+  // The axes are drawn on the canvas: say them to screen readers (and tests) too.
+  el.dataset.what = el.dataset.what || el.getAttribute("aria-label") || "";
+  el.setAttribute("aria-label", `${el.dataset.what}; y axis: ${yLabel}; x axis: time (${zoneName()})`);
   const xs = grid(w);
   const data = [xs, ...lines.map((l) => xs.map((x) => (l.values.has(x) ? l.values.get(x) : fill)))];
   const plot = new uPlot({
