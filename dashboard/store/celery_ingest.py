@@ -86,31 +86,40 @@ def bin_upper(index: int) -> float:
 
 
 def percentile(hist: dict[str, int], q: float, low: float | None = None, high: float | None = None) -> float | None:
-    """The runtime (seconds) below which a fraction q of the histogram's tasks fall.
+    """The runtime (seconds) below which a fraction q of the histogram's tasks fall (see percentiles)."""
+    return percentiles(hist, (q,), low, high)[0]
 
-    Interpolated within the bin that holds the q-th run (geometrically: bins are log-spaced), with
-    the fastest and slowest run (`low`, `high`) as the outer edges when known. The true value lies
-    in the same bin, so the answer is within a factor 2**(1/4) (about 19%) of it, never outside low..high.
+
+def percentiles(hist: dict[str, int], qs: tuple[float, ...], low: float | None = None,
+                high: float | None = None) -> list[float | None]:
+    """Runtimes (seconds) below which the fractions `qs` (ascending) of the histogram's tasks fall.
+
+    Each is interpolated within the bin that holds its rank (geometrically: bins are log-spaced),
+    with the fastest and slowest run (`low`, `high`) as the outer edges when known. The true value
+    lies in the same bin, so each answer is within a factor 2**(1/4) (about 19%) of it, and never
+    outside low..high.
     """
     counts = sorted((int(i), n) for i, n in (hist or {}).items() if n)
     total = sum(n for _, n in counts)
     if not total:
-        return None
-    rank, seen = q * total, 0
-    for index, n in counts:
-        if seen + n >= rank:
-            break
-        seen += n
-    lo, hi = (bin_upper(index - 1) if index else 0.0), bin_upper(index)
-    if index == RUNTIME_BINS - 1:
-        hi = max(hi, high or hi)  # the last bin holds everything slower
-    if low is not None:
-        lo = min(max(lo, low), hi)
-    if high is not None:
-        hi = max(min(hi, high), lo)
-    frac = min(1.0, max(0.0, (rank - seen) / n))
-    value = lo * (hi / lo) ** frac if lo > 0 else lo + (hi - lo) * frac
-    return min(max(value, low if low is not None else value), high if high is not None else value)
+        return [None] * len(qs)
+    out, seen, at = [], 0, 0
+    for q in qs:
+        rank = q * total
+        while at < len(counts) - 1 and seen + counts[at][1] < rank:
+            seen += counts[at][1]
+            at += 1
+        index, n = counts[at]
+        lo, hi = (bin_upper(index - 1) if index else 0.0), bin_upper(index)
+        if index == RUNTIME_BINS - 1:
+            hi = max(hi, high or hi)  # the last bin holds everything slower
+        if low is not None:
+            lo = min(max(lo, low), hi)
+        if high is not None:
+            hi = max(min(hi, high), lo)
+        frac = min(1.0, max(0.0, (rank - seen) / n))
+        out.append(lo * (hi / lo) ** frac if lo > 0 else lo + (hi - lo) * frac)
+    return out
 
 
 def _repr_cut(text: Any) -> bool:

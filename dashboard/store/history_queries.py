@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, literal, select, text, tuple_
 from sqlalchemy.engine import Engine
 
 from dashboard.store.availability import segments
-from dashboard.store.celery_ingest import merge_outcomes, no_outcomes, percentile
+from dashboard.store.celery_ingest import merge_outcomes, no_outcomes, percentile, percentiles
 from dashboard.store.celery_models import CeleryHour, CeleryMinute
 from dashboard.store.models import Rollup
 
@@ -26,6 +26,8 @@ STEPS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 7
 MAX_LABELS = 20  # series per metric drawn; the rest are counted, not drawn
 TOP_N = 5
 OTHER = "other"
+# Written out, not bound: only then may SQLite read hour rollups from their partial index.
+HOURS = text("rollups.step = 3600")
 
 
 @dataclass(frozen=True)
@@ -72,23 +74,44 @@ def _bucket(column, step: int):
 
 # -- any metric a collector records -------------------------------------------------------------
 
-def metric_catalog(engine: Engine, w: Window) -> list[dict[str, Any]]:
-    """Every (source, metric) with data in the range, and its labels (the most active MAX_LABELS)."""
+def series_keys(engine: Engine, w: Window, source: str | None = None,
+                metric: str | None = None) -> list[tuple[str, str, str]]:
+    """(source, metric, label) of every series (of one metric, when both are given) with an hour rollup in the range.
+
+    Walks the rollups' primary key one distinct series at a time (an index seek each), so the
+    cost follows the number of series, not the number of stored buckets.
+    """
     r = Rollup
-    query = (select(r.source, r.metric, r.label, func.sum(r.count))
-             .where(r.step == 3600, r.bucket >= w.since // 3600 * 3600, r.bucket < w.until)
-             .group_by(r.source, r.metric, r.label))
-    found: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    key = (r.source, r.metric, r.label)
+    found, last = [], None
     with engine.connect() as conn:
-        for source, metric, label, count in conn.execute(query):
-            found.setdefault((source, metric), []).append((-count, label))
-    out = []
-    for (source, metric), labels in sorted(found.items()):
-        labels.sort()
-        out.append({"source": source, "metric": metric, "unit": unit_of(metric),
-                    "labels": sorted(label for _, label in labels[:MAX_LABELS]),
-                    "labels_not_drawn": max(0, len(labels) - MAX_LABELS)})
-    return out
+        while True:
+            query = select(*key).order_by(*key).limit(1)
+            if last is None and source is not None:  # start at the metric's first label
+                query = query.where(tuple_(*key) >= tuple_(literal(source), literal(metric), literal("")))
+            elif last is not None and conn.dialect.name == "sqlite":
+                # SQLite steps through every bucket of the series equal to a `>` bound: seek to its successor.
+                query = query.where(tuple_(*key) >= tuple_(literal(last[0]), literal(last[1]), literal(last[2] + "\x01")))
+            elif last is not None:
+                query = query.where(tuple_(*key) > tuple_(*(literal(v) for v in last)))
+            row = conn.execute(query).first()
+            if row is None or (source is not None and tuple(row[:2]) != (source, metric)):
+                return found
+            last = tuple(row)
+            inside = select(literal(1)).where(r.source == last[0], r.metric == last[1], r.label == last[2],
+                                              HOURS, r.bucket >= w.since // 3600 * 3600, r.bucket < w.until)
+            if conn.execute(inside.limit(1)).first() is not None:
+                found.append(last)
+
+
+def metric_catalog(engine: Engine, w: Window) -> list[dict[str, Any]]:
+    """Every (source, metric) with data in the range, and its labels (the first MAX_LABELS drawn)."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for source, metric, label in series_keys(engine, w):
+        found.setdefault((source, metric), []).append(label)
+    return [{"source": source, "metric": metric, "unit": unit_of(metric), "labels": labels[:MAX_LABELS],
+             "labels_not_drawn": max(0, len(labels) - MAX_LABELS)}
+            for (source, metric), labels in sorted(found.items())]
 
 
 def unit_of(metric: str) -> str:
@@ -103,15 +126,16 @@ def unit_of(metric: str) -> str:
 
 def metric_series(engine: Engine, w: Window, source: str, metric: str,
                   labels: list[str] | None = None) -> list[dict[str, Any]]:
-    """One series per label: per bucket the mean, min, max and number of samples."""
+    """One series per label (default: every label with data in the range): per bucket the mean, min, max
+    and number of samples."""
     r = Rollup
+    if labels is None:  # naming the labels lets the primary key find each series' buckets
+        labels = [label for _, _, label in series_keys(engine, w, source, metric)]
     b = _bucket(r.bucket, w.step).label("b")
     query = (select(r.label, b, func.sum(r.total), func.sum(r.count), func.min(r.min), func.max(r.max))
-             .where(r.source == source, r.metric == metric, r.step == w.stored,
+             .where(r.source == source, r.metric == metric, HOURS if w.stored == 3600 else r.step == w.stored,
                     r.bucket >= w.since, r.bucket < w.until)
-             .group_by(r.label, b).order_by(r.label, b))
-    if labels is not None:
-        query = query.where(r.label.in_(labels))
+             .where(r.label.in_(labels)).group_by(r.label, b).order_by(r.label, b))
     series: dict[str, list] = {}
     with engine.connect() as conn:
         for label, bucket, total, count, mn, mx in conn.execute(query):
@@ -160,28 +184,34 @@ def celery_outcomes(engine: Engine, w: Window, source: str, by: str = "total",
             for (ts, key), (s, f, r) in sorted(merged.items())]
 
 
-def _outcome_rows(engine: Engine, w: Window, source: str, names: list[str] | None):
+def _outcome_rows(engine: Engine, w: Window, source: str):
+    """Every per-name outcome row of the range, histogram included."""
     m = _outcome_table(w)
     query = (select(m.key, m.bucket, m.succeeded, m.failed, m.retried, m.runtime_sum, m.runtime_hist,
                     m.runtime_min, m.runtime_max)
              .where(m.source == source, m.dimension == "name", m.bucket >= w.since, m.bucket < w.until))
-    if names is not None:
-        query = query.where(m.key.in_(names))
     with engine.connect() as conn:
         for row in conn.execute(query).mappings():
             yield row
 
 
 def _quantiles(agg: dict[str, Any]) -> dict[str, float | None]:
-    hist, low, high = agg["runtime_hist"], agg["runtime_min"], agg["runtime_max"]
-    return {"p50": percentile(hist, 0.5, low, high), "p95": percentile(hist, 0.95, low, high)}
+    p50, p95 = percentiles(agg["runtime_hist"], (0.5, 0.95), agg["runtime_min"], agg["runtime_max"])
+    return {"p50": p50, "p95": p95}
 
 
 def celery_runtimes(engine: Engine, w: Window, source: str, top: int = TOP_N) -> dict[str, Any]:
     """Per task name over the range (outcomes, p50, p95), and p50/p95 per bucket for the `top` busiest."""
     totals: dict[str, dict[str, Any]] = {}
-    for row in _outcome_rows(engine, w, source, None):
+    buckets: dict[str, dict[int, dict[str, Any]]] = {}
+    for row in _outcome_rows(engine, w, source):  # one pass: a month of hours is read once
         merge_outcomes(totals.setdefault(row["key"], no_outcomes()), row)
+        per_bucket = buckets.setdefault(row["key"], {})
+        ts = row["bucket"] // w.step * w.step
+        if w.step == w.stored:
+            per_bucket[ts] = row
+        else:
+            merge_outcomes(per_bucket.setdefault(ts, no_outcomes()), row)
     names = sorted(totals, key=lambda k: (-(totals[k]["succeeded"] + totals[k]["failed"]), k))
     table = []
     for name in names:
@@ -189,14 +219,10 @@ def celery_runtimes(engine: Engine, w: Window, source: str, top: int = TOP_N) ->
         done = t["succeeded"] + t["failed"]
         table.append({"name": name, "succeeded": t["succeeded"], "failed": t["failed"], "retried": t["retried"],
                       "failure_rate": t["failed"] / done if done else None, **_quantiles(t)})
-    buckets: dict[tuple[str, int], dict[str, Any]] = {}
-    for row in _outcome_rows(engine, w, source, names[:top]):
-        merge_outcomes(buckets.setdefault((row["key"], row["bucket"] // w.step * w.step), no_outcomes()), row)
-    series = {name: [] for name in names[:top]}
-    for (name, ts), agg in sorted(buckets.items()):
-        if agg["runtime_hist"]:
-            series[name].append({"ts": ts, **_quantiles(agg)})
-    return {"names": table, "series": [{"name": n, "points": p} for n, p in series.items()]}
+    series = [{"name": name, "points": [{"ts": ts, **_quantiles(agg)}
+                                        for ts, agg in sorted(buckets[name].items()) if agg["runtime_hist"]]}
+              for name in names[:top]]
+    return {"names": table, "series": series}
 
 
 # -- the summary table --------------------------------------------------------------------------
@@ -226,15 +252,20 @@ def summary(engine: Engine, since: float, until: float, period: str, tz: ZoneInf
         cursor = nxt
     hours = Window(int(since // 3600) * 3600, int(until), 3600, 3600)
     for source in celery_sources:
-        for row in _outcome_rows(engine, hours, source, None):
+        for row in _outcome_rows(engine, hours, source):
             if since <= row["bucket"] < until:
                 merge_outcomes(periods[_period_start(row["bucket"], tz, period)]["outcomes"], row)
     r = Rollup
-    lag = (select(r.metric, r.bucket, r.max)
-           .where(r.step == 3600, r.bucket >= hours.since, r.bucket < until, r.metric.like("lag%")))
+    lags: dict[tuple[str, str], list[str]] = {}
+    for source, metric, label in series_keys(engine, hours):
+        if _is_lag(metric):
+            lags.setdefault((source, metric), []).append(label)
     with engine.connect() as conn:
-        for metric, bucket, mx in conn.execute(lag):
-            if _is_lag(metric) and bucket >= since:
+        for (source, metric), labels in lags.items():
+            query = select(r.bucket, func.max(r.max)).where(
+                r.source == source, r.metric == metric, r.label.in_(labels), HOURS,
+                r.bucket >= since, r.bucket < until).group_by(r.bucket)
+            for bucket, mx in conn.execute(query):
                 p = periods[_period_start(bucket, tz, period)]
                 p["peak_lag"] = mx if p["peak_lag"] is None else max(p["peak_lag"], mx)
     for kind, name in sources:

@@ -1,4 +1,4 @@
-"""history: celery hour outcomes, runtime range per bucket, source state transitions
+"""history: celery hour outcomes, an hour-rollup index, runtime range per bucket, source state transitions
 
 Revision ID: 0007
 Revises: 0003
@@ -14,6 +14,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('rollups', schema=None) as batch_op:
+        batch_op.create_index('ix_rollups_hours', ['source', 'metric', 'label', 'bucket', 'count', 'total', 'min', 'max'],
+                              unique=False, sqlite_where=sa.text('step = 3600'), postgresql_where=sa.text('step = 3600'))
     with op.batch_alter_table('celery_minutes', schema=None) as batch_op:
         batch_op.add_column(sa.Column('runtime_min', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('runtime_max', sa.Float(), nullable=True))
@@ -32,7 +35,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('source', 'dimension', 'key', 'bucket', name=op.f('pk_celery_hours'))
     )
     with op.batch_alter_table('celery_hours', schema=None) as batch_op:
-        batch_op.create_index('ix_celery_hours_bucket', ['source', 'bucket'], unique=False)
+        batch_op.create_index('ix_celery_hours_outcomes', ['source', 'dimension', 'bucket', 'key', 'succeeded', 'failed', 'retried'], unique=False)
     op.create_table('source_transitions',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
@@ -55,8 +58,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_source_transitions_source_at')
     op.drop_table('source_transitions')
     with op.batch_alter_table('celery_hours', schema=None) as batch_op:
-        batch_op.drop_index('ix_celery_hours_bucket')
+        batch_op.drop_index('ix_celery_hours_outcomes')
     op.drop_table('celery_hours')
     with op.batch_alter_table('celery_minutes', schema=None) as batch_op:
         batch_op.drop_column('runtime_max')
         batch_op.drop_column('runtime_min')
+    with op.batch_alter_table('rollups', schema=None) as batch_op:
+        batch_op.drop_index('ix_rollups_hours', sqlite_where=sa.text('step = 3600'), postgresql_where=sa.text('step = 3600'))
