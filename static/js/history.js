@@ -76,12 +76,14 @@ function fromInput(text) {
 const count = (v) => (v == null ? "–" : Math.round(v).toLocaleString("en-US"));
 const pct = (v) => (v == null ? "–" : `${(v * 100).toFixed(1)} %`);
 
+// "1 h", "2 h 5 min", "10 min 3 s": two units at most, a zero second unit left out.
 function duration(s) {
   if (s == null) return "–";
+  const pair = (big, bigUnit, small, smallUnit) => (small ? `${big} ${bigUnit} ${small} ${smallUnit}` : `${big} ${bigUnit}`);
   if (s < 60) return `${Math.round(s)} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
-  return `${Math.floor(s / 86400)} d ${Math.round((s % 86400) / 3600)} h`;
+  if (s < 3600) return pair(Math.floor(s / 60), "min", Math.round(s % 60), "s");
+  if (s < 86400) return pair(Math.floor(s / 3600), "h", Math.round((s % 3600) / 60), "min");
+  return pair(Math.floor(s / 86400), "d", Math.round((s % 86400) / 3600), "h");
 }
 
 function unitFormat(unit) {
