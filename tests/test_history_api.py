@@ -106,9 +106,10 @@ def test_metrics_availability_runtimes_and_summary(app):
     assert {"source": "kafka/events", "metric": "lag", "unit": "", "labels": ["billing"], "labels_not_drawn": 0} \
         in index["metrics"]
     lag = client.get("/api/history/metrics/kafka/events/lag?range=24h").json
-    assert sum(p["count"] for s in lag["series"] for p in s["points"]) == 60
+    assert sum(p["count"] for p in lag["rows"]) == 60
     lag_csv = read_csv(client.get("/api/history/metrics/kafka/events/lag?range=24h&format=csv"))
-    assert [float(r["max"]) for r in lag_csv] == [p["max"] for p in lag["series"][0]["points"]]
+    assert [(r["label"], float(r["max"]), int(r["count"])) for r in lag_csv] == \
+        [(p["label"], p["max"], p["count"]) for p in lag["rows"]]
     avail = client.get("/api/history/availability?range=24h").json
     kafka = next(s for s in avail["sources"] if s["source"] == "kafka/events")
     assert kafka["seconds"]["down"] == pytest.approx(600, abs=1)

@@ -182,14 +182,16 @@ def test_any_recorded_metric_shows_up_by_name_and_minutes_equal_hours(store):
     w = window(T0, T0 + 5 * 3600)
     catalog = {(c["source"], c["metric"]): c for c in metric_catalog(engine, w)}
     assert catalog["kafka/ev", "lag"]["labels"] == ["g0", "g1"] and catalog["dask/x", "memory_bytes"]["unit"] == "bytes"
-    lag = {s["label"]: s["points"] for s in metric_series(engine, w, "kafka/ev", "lag")}
+    lag: dict[str, list] = {}
+    for row in metric_series(engine, w, "kafka/ev", "lag"):
+        lag.setdefault(row["label"], []).append(row)
     g0 = [p for p in points if p.label == "g0"]
     assert sum(p["count"] for p in lag["g0"]) == len(g0)
     assert max(p["max"] for p in lag["g0"]) == max(p.value for p in g0)
     hours = metric_series(engine, Window(T0, T0 + 5 * 3600, 3600, 3600), "kafka/ev", "lag")
     minutes = metric_series(engine, Window(T0, T0 + 5 * 3600, 60, 3600), "kafka/ev", "lag")
     assert hours == minutes  # the same buckets from either rollup
-    assert sum(p["mean"] * p["count"] for s in hours for p in s["points"]) == pytest.approx(sum(p.value for p in points[:600]))
+    assert sum(p["mean"] * p["count"] for p in hours) == pytest.approx(sum(p.value for p in points[:600]))
 
 
 def status(kind, name, state, at, error=None):

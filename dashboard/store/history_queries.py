@@ -126,22 +126,22 @@ def unit_of(metric: str) -> str:
 
 def metric_series(engine: Engine, w: Window, source: str, metric: str,
                   labels: list[str] | None = None) -> list[dict[str, Any]]:
-    """One series per label (default: every label with data in the range): per bucket the mean, min, max
-    and number of samples."""
+    """Rows of (label, ts, mean, min, max, count): a series per label (default: every label with data
+    in the range), ordered by label and time."""
     r = Rollup
     if labels is None:  # naming the labels lets the primary key find each series' buckets
         labels = [label for _, _, label in series_keys(engine, w, source, metric)]
-    b = _bucket(r.bucket, w.step).label("b")
-    query = (select(r.label, b, func.sum(r.total), func.sum(r.count), func.min(r.min), func.max(r.max))
-             .where(r.source == source, r.metric == metric, HOURS if w.stored == 3600 else r.step == w.stored,
-                    r.bucket >= w.since, r.bucket < w.until)
-             .where(r.label.in_(labels)).group_by(r.label, b).order_by(r.label, b))
-    series: dict[str, list] = {}
+    if w.step == w.stored:  # stored buckets as they are, in the index's order
+        query = select(r.label, r.bucket, r.total, r.count, r.min, r.max).order_by(r.label, r.bucket)
+    else:
+        b = _bucket(r.bucket, w.step).label("b")
+        query = (select(r.label, b, func.sum(r.total), func.sum(r.count), func.min(r.min), func.max(r.max))
+                 .group_by(r.label, b).order_by(r.label, b))
+    query = query.where(r.source == source, r.metric == metric, r.label.in_(labels),
+                        HOURS if w.stored == 3600 else r.step == w.stored, r.bucket >= w.since, r.bucket < w.until)
     with engine.connect() as conn:
-        for label, bucket, total, count, mn, mx in conn.execute(query):
-            series.setdefault(label, []).append(
-                {"ts": int(bucket), "mean": total / count if count else None, "min": mn, "max": mx, "count": count})
-    return [{"label": label, "points": points} for label, points in series.items()]
+        return [{"label": label, "ts": int(bucket), "mean": total / count if count else None, "min": mn, "max": mx,
+                 "count": count} for label, bucket, total, count, mn, mx in conn.execute(query)]
 
 
 # -- Celery outcomes and runtimes ---------------------------------------------------------------

@@ -140,12 +140,8 @@ def metric(kind: str, name: str, metric: str):
     w, meta = _window()
     labels = request.args.getlist("label") or None
 
-    def read(win):
-        series = hq.metric_series(_engine(), win, f"{kind}/{name}", metric, labels)
-        return {"series": series, "rows": [{"label": s["label"], **p} for s in series for p in s["points"]]}
-
     body = {"window": meta, "source": f"{kind}/{name}", "metric": metric, "unit": hq.unit_of(metric),
-            **_with_previous(w, read)}
+            **_with_previous(w, lambda win: {"rows": hq.metric_series(_engine(), win, f"{kind}/{name}", metric, labels)})}
     return _answer(f"{kind}-{name}-{metric}", body, "rows", ("ts", "label", "mean", "min", "max", "count"))
 
 
@@ -175,8 +171,7 @@ def celery_runtimes(name: str):
 
     def read(win):
         found = hq.celery_runtimes(_engine(), win, name, top)
-        found["rows"] = [{"name": s["name"], **p} for s in found["series"] for p in s["points"]]
-        return found
+        return {"names": found["names"], "rows": [{"name": s["name"], **p} for s in found.pop("series") for p in s["points"]]}
 
     body = {"window": meta, "error_bound": "within one histogram bin: at most 19% from the true value",
             **_with_previous(w, read)}
