@@ -9,7 +9,6 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from dashboard.auth.web import requires_role
 
 pages = Blueprint("pages", __name__)
 
@@ -30,7 +29,6 @@ COMING = {
     "dask": ("Dask", "the scheduler, its workers and task states, with retry and drain", "Dask page: workers, task states and controls"),
     "kafka": ("Kafka", "consumer groups and their lag per partition, with offset reset", "Kafka page: consumer-group lag and offset reset"),
     "consul": ("Consul", "services and their health checks, with maintenance and deregister", "Consul page: services, checks and controls"),
-    "history": ("History", "charts of every source's numbers over hours and days", "History page: charts from the rollups"),
 }
 
 # State -> (symbol, label): the state is always spelled out, never shown by colour alone.
@@ -142,10 +140,4 @@ def kafka():
 @pages.get("/consul")
 def consul():
     return _coming("consul")
-
-
-@pages.get("/history")
-@requires_role("manager")
-def history():
-    return _coming("history")
 
