@@ -258,3 +258,21 @@ def test_pruning_never_removes_a_bucket_inside_its_retention(store):
         held = (int(now - 3 * 86400) // step) * step
         assert buckets[(f"m{step}", step)] == held  # the bucket holding a moment inside retention stays
     assert (int(gone[60] // 60) * 60) not in {b for (m, s), b in buckets.items() if s == 60 and m == "m60"}
+
+
+def test_upgrade_folds_the_minutes_already_stored_into_hours(database_url):
+    from sqlalchemy import text
+
+    from dashboard.store import make_engine
+    from dashboard.store.migrate import upgrade
+
+    upgrade(database_url, "0003")
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO celery_minutes VALUES ('s', 'name', 'a', :b, 3, 1, 0, 0.5, :h)"),
+                     [{"b": T0 + 60, "h": '{"5": 3}'}, {"b": T0 + 120, "h": '{"5": 1, "7": 1}'}])
+    upgrade(database_url)
+    with engine.connect() as conn:
+        row = conn.execute(select(CeleryHour)).mappings().one()
+    engine.dispose()
+    assert (row["bucket"], row["succeeded"], row["failed"], row["runtime_hist"]) == (T0, 6, 2, {"5": 4, "7": 1})

@@ -3,6 +3,8 @@
 Revision ID: 0007
 Revises: 0003
 """
+import json
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -47,10 +49,31 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('source_transitions', schema=None) as batch_op:
         batch_op.create_index('ix_source_transitions_source_at', ['kind', 'name', 'at'], unique=False)
-    # Hours for the minutes already stored (their runtime range is unknown: left empty).
-    op.execute("INSERT INTO celery_hours (source, dimension, key, bucket, succeeded, failed, retried, runtime_sum, runtime_hist) "
-               "SELECT source, dimension, key, (bucket / 3600) * 3600, SUM(succeeded), SUM(failed), SUM(retried), "
-               "SUM(runtime_sum), '{}' FROM celery_minutes GROUP BY source, dimension, key, (bucket / 3600) * 3600")
+    _hours_from_minutes()
+
+
+def _hours_from_minutes() -> None:
+    """Fold the minutes already stored into hours, histograms included (their runtime range is unknown)."""
+    bind = op.get_bind()
+    hours: dict[tuple, list] = {}
+    rows = bind.execute(sa.text("SELECT source, dimension, key, bucket, succeeded, failed, retried, runtime_sum, "
+                                "runtime_hist FROM celery_minutes"))
+    for source, dimension, key, bucket, succeeded, failed, retried, runtime_sum, hist in rows:
+        h = hours.setdefault((source, dimension, key, bucket // 3600 * 3600), [0, 0, 0, 0.0, {}])
+        h[0] += succeeded
+        h[1] += failed
+        h[2] += retried
+        h[3] += runtime_sum
+        for b, n in (json.loads(hist) if isinstance(hist, str) else hist or {}).items():
+            h[4][b] = h[4].get(b, 0) + n
+    if hours:
+        bind.execute(sa.text("INSERT INTO celery_hours (source, dimension, key, bucket, succeeded, failed, retried, "
+                             "runtime_sum, runtime_hist) VALUES (:source, :dimension, :key, :bucket, :succeeded, "
+                             ":failed, :retried, :runtime_sum, :runtime_hist)").bindparams(
+                                 sa.bindparam("runtime_hist", type_=sa.JSON())),
+                     [{"source": k[0], "dimension": k[1], "key": k[2], "bucket": k[3], "succeeded": h[0],
+                       "failed": h[1], "retried": h[2], "runtime_sum": h[3], "runtime_hist": h[4]}
+                      for k, h in hours.items()])
 
 
 def downgrade() -> None:
