@@ -160,12 +160,13 @@ def celery_outcomes(engine: Engine, w: Window, source: str, by: str = "total",
     m = _outcome_table(w)
     dimension = "name" if by == "total" else by
     b = _bucket(m.bucket, w.step).label("b")
-    query = (select(b, m.key, func.sum(m.succeeded), func.sum(m.failed), func.sum(m.retried))
+    total = by == "total"  # summed in SQL: one row per bucket comes back
+    query = (select(b, literal("all") if total else m.key, func.sum(m.succeeded), func.sum(m.failed), func.sum(m.retried))
              .where(m.source == source, m.dimension == dimension, m.bucket >= w.since, m.bucket < w.until)
-             .group_by(b, m.key))
+             .group_by(*((b,) if total else (b, m.key))))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    if by == "total":
+    if total:
         keep = None
     else:
         busy: dict[str, int] = {}
