@@ -37,3 +37,4 @@ bench: setup
 	$(PY) -m bench.dask_ingest
 	$(PY) -m bench.kafka_poll
 	$(PY) -m bench.consul_watch
+	$(PY) -m bench.history_query

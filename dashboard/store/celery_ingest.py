@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
+from dashboard.store.celery_models import CeleryHour, CeleryMinute, CeleryTask, CeleryWorker
 from dashboard.store.db import upsert_rows
 
 # Celery's argsrepr/kwargsrepr limit (celery.app.amqp: saferepr(args, 1024)); a repr that long
@@ -85,17 +85,41 @@ def bin_upper(index: int) -> float:
     return 0.001 * 2 ** (index / 4)
 
 
-def percentile(hist: dict[str, int], q: float) -> float | None:
-    """The runtime (seconds) below which a fraction q of the histogram's tasks fall."""
-    total = sum(hist.values())
+def percentile(hist: dict[str, int], q: float, low: float | None = None, high: float | None = None) -> float | None:
+    """The runtime (seconds) below which a fraction q of the histogram's tasks fall (see percentiles)."""
+    return percentiles(hist, (q,), low, high)[0]
+
+
+def percentiles(hist: dict[str, int], qs: tuple[float, ...], low: float | None = None,
+                high: float | None = None) -> list[float | None]:
+    """Runtimes (seconds) below which the fractions `qs` (ascending) of the histogram's tasks fall.
+
+    Each is interpolated within the bin that holds its rank (geometrically: bins are log-spaced),
+    with the fastest and slowest run (`low`, `high`) as the outer edges when known. The true value
+    lies in the same bin, so each answer is within a factor 2**(1/4) (about 19%) of it, and never
+    outside low..high.
+    """
+    counts = sorted((int(i), n) for i, n in (hist or {}).items() if n)
+    total = sum(n for _, n in counts)
     if not total:
-        return None
-    rank, seen = q * total, 0
-    for index in sorted(int(i) for i in hist):
-        seen += hist[str(index)]
-        if seen >= rank:
-            return bin_upper(index)
-    return bin_upper(max(int(i) for i in hist))
+        return [None] * len(qs)
+    out, seen, at = [], 0, 0
+    for q in qs:
+        rank = q * total
+        while at < len(counts) - 1 and seen + counts[at][1] < rank:
+            seen += counts[at][1]
+            at += 1
+        index, n = counts[at]
+        lo, hi = (bin_upper(index - 1) if index else 0.0), bin_upper(index)
+        if index == RUNTIME_BINS - 1:
+            hi = max(hi, high or hi)  # the last bin holds everything slower
+        if low is not None:
+            lo = min(max(lo, low), hi)
+        if high is not None:
+            hi = max(min(hi, high), lo)
+        frac = min(1.0, max(0.0, (rank - seen) / n))
+        out.append(lo * (hi / lo) ** frac if lo > 0 else lo + (hi - lo) * frac)
+    return out
 
 
 def _repr_cut(text: Any) -> bool:
@@ -163,8 +187,8 @@ def _task_identity(conn: Connection, tasks: dict, keys: set[tuple[str, str]]) ->
     found: dict[tuple[str, str], tuple] = {}
     wanted: dict[str, list[str]] = {}
     for key in keys:
-        row = tasks[key]
-        if row["name"] and row["queue"]:
+        row = tasks.get(key)
+        if row and row["name"] and row["queue"]:
             found[key] = (row["name"], row["queue"])
         else:
             wanted.setdefault(key[0], []).append(key[1])
@@ -177,8 +201,47 @@ def _task_identity(conn: Connection, tasks: dict, keys: set[tuple[str, str]]) ->
     return found
 
 
+def no_outcomes() -> dict[str, Any]:
+    return {"succeeded": 0, "failed": 0, "retried": 0, "runtime_sum": 0.0, "runtime_hist": {},
+            "runtime_min": None, "runtime_max": None}
+
+
+def merge_outcomes(agg: dict[str, Any], other: dict[str, Any]) -> None:
+    """Add `other`'s counts, histogram and runtime range into `agg`."""
+    for field in ("succeeded", "failed", "retried", "runtime_sum"):
+        agg[field] += other[field]
+    for b, n in (other["runtime_hist"] or {}).items():
+        agg["runtime_hist"][b] = agg["runtime_hist"].get(b, 0) + n
+    for field, pick in (("runtime_min", min), ("runtime_max", max)):
+        if other[field] is not None:
+            agg[field] = other[field] if agg[field] is None else pick(agg[field], other[field])
+
+
+OUTCOME_COLUMNS = ("source", "dimension", "key", "bucket", "succeeded", "failed", "retried", "runtime_sum",
+                   "runtime_hist", "runtime_min", "runtime_max")
+
+
+def _add_outcomes(conn: Connection, table, aggs: dict[tuple, dict[str, Any]]) -> None:
+    """Add per-bucket outcomes to what `table` holds (read, merge, write)."""
+    # The writer is the only writer, so read-merge-write here cannot race anyone.
+    t = table
+    stored = conn.execute(
+        select(*(getattr(t, c) for c in OUTCOME_COLUMNS))
+        .where(t.source.in_({k[0] for k in aggs}), t.bucket.in_({k[3] for k in aggs}))
+    ).mappings()
+    for row in stored:
+        agg = aggs.get((row["source"], row["dimension"], row["key"], row["bucket"]))
+        if agg is not None:  # else: same bucket, another name or queue, not in this batch
+            merge_outcomes(agg, row)
+    upsert_rows(conn, t.__table__, OUTCOME_COLUMNS[:4], OUTCOME_COLUMNS, [
+        (*key, a["succeeded"], a["failed"], a["retried"], a["runtime_sum"], json.dumps(a["runtime_hist"]),
+         a["runtime_min"], a["runtime_max"])
+        for key, a in aggs.items()
+    ])
+
+
 def _write_minutes(conn: Connection, outcomes: list[tuple], identity: dict) -> None:
-    """Add this batch's outcomes to the per-minute rows, by task name and by queue."""
+    """Add this batch's outcomes to the per-minute and per-hour rows, by task name and by queue."""
     minutes: dict[tuple, dict[str, Any]] = {}
     for source, uuid, outcome, ts, runtime in outcomes:
         name, queue = identity.get((source, uuid), (None, None))
@@ -186,36 +249,22 @@ def _write_minutes(conn: Connection, outcomes: list[tuple], identity: dict) -> N
         for dimension, key in (("name", name), ("queue", queue)):
             if not key:
                 continue
-            agg = minutes.setdefault((source, dimension, key, bucket),
-                                     {"succeeded": 0, "failed": 0, "retried": 0, "runtime_sum": 0.0, "runtime_hist": {}})
+            agg = minutes.setdefault((source, dimension, key, bucket), no_outcomes())
             agg[outcome] += 1
             if runtime is not None:
                 agg["runtime_sum"] += runtime
                 b = str(runtime_bin(runtime))
                 agg["runtime_hist"][b] = agg["runtime_hist"].get(b, 0) + 1
+                low, high = agg["runtime_min"], agg["runtime_max"]
+                agg["runtime_min"] = runtime if low is None else min(low, runtime)
+                agg["runtime_max"] = runtime if high is None else max(high, runtime)
     if not minutes:
         return
-    # The writer is the only writer, so read-merge-write here cannot race anyone.
-    t = CeleryMinute
-    stored = conn.execute(
-        select(t.source, t.dimension, t.key, t.bucket, t.succeeded, t.failed, t.retried, t.runtime_sum, t.runtime_hist)
-        .where(t.source.in_({k[0] for k in minutes}), t.bucket.in_({k[3] for k in minutes}))
-    )
-    for source, dimension, key, bucket, succeeded, failed, retried, runtime_sum, hist in stored:
-        agg = minutes.get((source, dimension, key, bucket))
-        if agg is None:  # same minute, another name or queue, not in this batch
-            continue
-        agg["succeeded"] += succeeded
-        agg["failed"] += failed
-        agg["retried"] += retried
-        agg["runtime_sum"] += runtime_sum
-        for b, n in (hist or {}).items():
-            agg["runtime_hist"][b] = agg["runtime_hist"].get(b, 0) + n
-    columns = ("source", "dimension", "key", "bucket", "succeeded", "failed", "retried", "runtime_sum", "runtime_hist")
-    upsert_rows(conn, t.__table__, columns[:4], columns, [
-        (*key, a["succeeded"], a["failed"], a["retried"], a["runtime_sum"], json.dumps(a["runtime_hist"]))
-        for key, a in minutes.items()
-    ])
+    hours: dict[tuple, dict[str, Any]] = {}
+    for (source, dimension, key, bucket), agg in minutes.items():
+        merge_outcomes(hours.setdefault((source, dimension, key, bucket // 3600 * 3600), no_outcomes()), agg)
+    _add_outcomes(conn, CeleryMinute, minutes)
+    _add_outcomes(conn, CeleryHour, hours)
 
 
 def write_events(conn: Connection, items: list[tuple[str, dict]]) -> None:
@@ -279,16 +328,25 @@ def write_worker_info(conn: Connection, infos: list[dict]) -> None:
             conn.execute(t.__table__.update().where(*where).values(info={**item["info"], **kept}))
 
 
+# A task settled from the result backend counts in the outcomes like one its events finished.
+SETTLED_OUTCOMES = {"SUCCESS": "succeeded", "FAILURE": "failed"}
+
+
 def write_reconciled(conn: Connection, settled: list[dict]) -> None:
     """Settle tasks left RECEIVED/STARTED by a gap in events; a newer event always wins."""
     t = CeleryTask
+    outcomes = []
     for item in settled:
         values = {"state": item["state"], "state_at": item["at"], "note": item.get("note")}
         values |= {k: item[k] for k in ("result", "exception", "traceback") if item.get(k) is not None}
-        conn.execute(t.__table__.update()
-                     .where(t.source == item["source"], t.uuid == item["uuid"], t.state.in_(("RECEIVED", "STARTED")),
-                            t.state_at < item["at"])
-                     .values(**values))
+        done = conn.execute(t.__table__.update()
+                            .where(t.source == item["source"], t.uuid == item["uuid"],
+                                   t.state.in_(("RECEIVED", "STARTED")), t.state_at < item["at"])
+                            .values(**values))
+        if done.rowcount and item["state"] in SETTLED_OUTCOMES:
+            outcomes.append((item["source"], item["uuid"], SETTLED_OUTCOMES[item["state"]], item["at"], None))
+    if outcomes:
+        _write_minutes(conn, outcomes, _task_identity(conn, {}, {(s, u) for s, u, *_ in outcomes}))
 
 
 HANDLERS = {

@@ -81,19 +81,35 @@ class CeleryWorker(Base):
     updated_at: Mapped[float] = mapped_column(Float)
 
 
-class CeleryMinute(Base):
-    """Outcomes and runtime histogram of one task name (or queue) over one minute."""
-
-    __tablename__ = "celery_minutes"
-    __table_args__ = (Index("ix_celery_minutes_bucket", "source", "bucket"),)
+class _Outcomes:
+    """Outcomes and runtime histogram of one task name (or queue) over one bucket."""
 
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     dimension: Mapped[str] = mapped_column(String(8), primary_key=True)  # "name" | "queue"
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)  # epoch seconds, multiple of 60
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)  # epoch seconds, multiple of the step
     succeeded: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     retried: Mapped[int] = mapped_column(Integer, default=0)
     runtime_sum: Mapped[float] = mapped_column(Float, default=0.0)
     # Counts per log-spaced runtime bin (see dashboard.store.celery_ingest.RUNTIME_BINS).
     runtime_hist: Mapped[list[int]] = mapped_column(JSON)
+    # Fastest and slowest run: percentiles interpolated within a bin never leave this range.
+    runtime_min: Mapped[float | None] = mapped_column(Float)
+    runtime_max: Mapped[float | None] = mapped_column(Float)
+
+
+class CeleryMinute(_Outcomes, Base):
+    """Outcomes and runtime histogram of one task name (or queue) over one minute."""
+
+    __tablename__ = "celery_minutes"
+    __table_args__ = (Index("ix_celery_minutes_bucket", "source", "bucket"),)
+
+
+class CeleryHour(_Outcomes, Base):
+    """The same over one hour: what charts of days and weeks read."""
+
+    __tablename__ = "celery_hours"
+    # Covers the outcomes chart: a month of hours is read from the index alone.
+    __table_args__ = (Index("ix_celery_hours_outcomes", "source", "dimension", "bucket", "key", "succeeded", "failed",
+                            "retried"),)

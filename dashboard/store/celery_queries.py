@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Engine
 
-from dashboard.store.celery_ingest import EVENT_STATE, percentile
+from dashboard.store.celery_ingest import EVENT_STATE, merge_outcomes, no_outcomes, percentile
 from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
 
 # LOST: jobdash's own verdict for a task no worker holds and no backend can settle.
@@ -204,7 +204,8 @@ def minute_stats(engine: Engine, source: str, dimension: str, since: float, unti
     until = time.time() if until is None else until
     m = CeleryMinute
     with engine.connect() as conn:
-        rows = conn.execute(select(m.key, m.bucket, m.succeeded, m.failed, m.retried, m.runtime_sum, m.runtime_hist)
+        rows = conn.execute(select(m.key, m.bucket, m.succeeded, m.failed, m.retried, m.runtime_sum, m.runtime_hist,
+                                   m.runtime_min, m.runtime_max)
                             .where(m.source == source, m.dimension == dimension, m.bucket >= since, m.bucket <= until)
                             .order_by(m.bucket, m.key)).mappings()
         out = []
@@ -213,9 +214,8 @@ def minute_stats(engine: Engine, source: str, dimension: str, since: float, unti
             out.append({"key": r["key"], "ts": r["bucket"], "succeeded": r["succeeded"], "failed": r["failed"],
                         "retried": r["retried"], "failure_rate": r["failed"] / done if done else None,
                         "runtime_mean": r["runtime_sum"] / r["succeeded"] if r["succeeded"] else None,
-                        "runtime_p50": percentile(r["runtime_hist"], 0.5),
-                        "runtime_p95": percentile(r["runtime_hist"], 0.95),
-                        "runtime_p99": percentile(r["runtime_hist"], 0.99)})
+                        **{f"runtime_p{round(q * 100)}": percentile(r["runtime_hist"], q, r["runtime_min"], r["runtime_max"])
+                           for q in (0.5, 0.95, 0.99)}})
     return out
 
 
@@ -224,19 +224,16 @@ def totals_by_name(engine: Engine, source: str, since: float, until: float) -> l
     m = CeleryMinute
     totals: dict[str, dict[str, Any]] = {}
     with engine.connect() as conn:
-        rows = conn.execute(select(m.key, m.succeeded, m.failed, m.retried, m.runtime_hist)
+        rows = conn.execute(select(m.key, m.succeeded, m.failed, m.retried, m.runtime_sum, m.runtime_hist,
+                                   m.runtime_min, m.runtime_max)
                             .where(m.source == source, m.dimension == "name", m.bucket >= since - 60, m.bucket <= until))
-        for key, succeeded, failed, retried, hist in rows:
-            t = totals.setdefault(key, {"name": key, "succeeded": 0, "failed": 0, "retried": 0, "hist": {}})
-            t["succeeded"] += succeeded
-            t["failed"] += failed
-            t["retried"] += retried
-            for b, n in (hist or {}).items():
-                t["hist"][b] = t["hist"].get(b, 0) + n
+        for row in rows.mappings():
+            merge_outcomes(totals.setdefault(row["key"], {"name": row["key"], **no_outcomes()}), row)
     out = []
     for t in sorted(totals.values(), key=lambda t: (-(t["succeeded"] + t["failed"]), t["name"])):
         done = t["succeeded"] + t["failed"]
         out.append({"name": t["name"], "succeeded": t["succeeded"], "failed": t["failed"], "retried": t["retried"],
                     "failure_rate": t["failed"] / done if done else None,
-                    "p50": percentile(t["hist"], 0.5), "p95": percentile(t["hist"], 0.95)})
+                    "p50": percentile(t["runtime_hist"], 0.5, t["runtime_min"], t["runtime_max"]),
+                    "p95": percentile(t["runtime_hist"], 0.95, t["runtime_min"], t["runtime_max"])})
     return out

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint names so Alembic migrations match on SQLite and PostgreSQL alike.
@@ -55,7 +55,12 @@ class Rollup(Base):
     """Aggregate of a series over one bucket of `step` seconds (60 or 3600)."""
 
     __tablename__ = "rollups"
-    __table_args__ = (Index("ix_rollups_step_bucket", "step", "bucket"),)
+    __table_args__ = (
+        Index("ix_rollups_step_bucket", "step", "bucket"),
+        # History charts of weeks and months read hour buckets from this index alone, series by series.
+        Index("ix_rollups_hours", "source", "metric", "label", "bucket", "count", "total", "min", "max",
+              sqlite_where=text("step = 3600"), postgresql_where=text("step = 3600")),
+    )
 
     source: Mapped[str] = mapped_column(String(82), primary_key=True)
     metric: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -137,4 +142,18 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(255))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     outcome: Mapped[str] = mapped_column(String(8))  # ok | failed | refused
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class SourceTransition(Base):
+    """A source's state changed (up, degraded, down, unknown): the history availability is read from."""
+
+    __tablename__ = "source_transitions"
+    __table_args__ = (Index("ix_source_transitions_source_at", "kind", "name", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
+from dashboard.store.availability import record_transitions
 from dashboard.store.db import upsert_rows
 from dashboard.store.models import SourceStatus
 
@@ -15,6 +16,7 @@ COLUMNS = ("state", "updated_at", "last_success_at", "last_error", "last_error_a
 
 def write_statuses(conn: Connection, payloads: list[dict[str, Any]]) -> None:
     """Upsert source status rows; the last payload for a source wins."""
+    record_transitions(conn, payloads)
     latest = {(p["kind"], p["name"]): p for p in payloads}
     rows = [(kind, name, *(json.dumps(p.get(c) or {}) if c == "headline" else p.get(c) for c in COLUMNS))
             for (kind, name), p in latest.items()]

@@ -72,14 +72,18 @@ def _fold(entries) -> dict[tuple, tuple]:
 
 
 def prune(conn: Connection, policies: list[Retention]) -> None:
-    """Delete raw samples and rollups older than their retention."""
+    """Delete raw samples and rollups older than their retention.
+
+    A bucket goes only once all of it is older (its end, bucket + step, is past the cut), so a
+    bucket that still holds a moment inside the retention is kept.
+    """
     policy, now = policies[-1], time.time()
     conn.execute(delete(Sample).where(Sample.ts < now - policy.raw_hours * 3600))
     conn.execute(
         delete(Rollup).where(
             or_(
-                and_(Rollup.step == 60, Rollup.bucket < now - policy.minute_days * 86400),
-                and_(Rollup.step == 3600, Rollup.bucket < now - policy.hour_days * 86400),
+                and_(Rollup.step == 60, Rollup.bucket <= now - policy.minute_days * 86400 - 60),
+                and_(Rollup.step == 3600, Rollup.bucket <= now - policy.hour_days * 86400 - 3600),
             )
         )
     )

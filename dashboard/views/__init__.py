@@ -16,6 +16,8 @@ def register(app: Flask) -> None:
     from dashboard.views.kafka_pages import kafka_pages
     from dashboard.views.consul_api import consul_api
     from dashboard.views.consul_pages import consul_pages
+    from dashboard.views.history_api import history_api
+    from dashboard.views.history_pages import history_pages
     from dashboard.views.pages import pages
     from dashboard.views.vendor import vendor
 
@@ -32,5 +34,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(kafka_pages)
     app.register_blueprint(consul_api)
     app.register_blueprint(consul_pages)
+    app.register_blueprint(history_api)
+    app.register_blueprint(history_pages)  # ahead of pages: replaces its placeholder
     app.register_blueprint(pages)
     app.register_blueprint(vendor)

@@ -1,4 +1,4 @@
-"""HTML pages: the overview, and placeholders for the pages still to come."""
+"""HTML pages: the overview, the navigation and the filters every page template shares."""
 from __future__ import annotations
 
 import json
@@ -9,12 +9,10 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from dashboard.auth.web import requires_role
 
 pages = Blueprint("pages", __name__)
 
-# (path, label) in navigation order. Each link goes to whatever view serves that path, so a real
-# page registered ahead of a placeholder below takes its place (and its role check) by itself.
+# (path, label) in navigation order; each link goes to whatever view serves that path.
 NAV = [
     ("/", "Overview"),
     ("/celery", "Celery"),
@@ -27,11 +25,6 @@ NAV = [
 
 # Links shown only when a source of that kind is configured (the demo has no Consul agent to watch).
 NEEDS_SOURCE = {"/consul": "consul"}
-
-# Pages not built yet: name -> (title, what it will show, the issue that brings it).
-COMING = {
-    "history": ("History", "charts of every source's numbers over hours and days", "History page: charts from the rollups"),
-}
 
 # State -> (symbol, label): the state is always spelled out, never shown by colour alone.
 STATES = {"up": ("●", "up"), "degraded": ("▲", "degraded"), "down": ("✕", "down"), "unknown": ("?", "unknown")}
@@ -124,16 +117,3 @@ def overview():
         blank=BLANK_ITEM, error_inline_max=ERROR_INLINE_MAX,
         socketio_path=request.script_root + "/socket.io",
     )
-
-
-def _coming(name: str):
-    title, shows, issue = COMING[name]
-    watched = name in ("celery", "dask", "kafka", "consul")
-    return render_template("not_built.html", page=name, title=title, shows=shows, issue=issue, watched=watched)
-
-
-@pages.get("/history")
-@requires_role("manager")
-def history():
-    return _coming("history")
-
