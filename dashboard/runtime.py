@@ -78,10 +78,11 @@ class Runtime:
             store = {"ok": True}
         except Exception as exc:
             store = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        writer = self.writer.health()
         return {
-            "ok": store["ok"] and self.writer.running,
+            "ok": store["ok"] and writer["running"] and writer["ok"],
             "store": store,
-            "writer": {"running": self.writer.running},
+            "writer": writer,
             "collectors": {r.collector.key: r.status() for r in self.runners},
         }
 

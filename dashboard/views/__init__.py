@@ -10,6 +10,7 @@ def register(app: Flask) -> None:
     from dashboard.views.celery_api import celery_api
     from dashboard.views.celery_pages import celery_pages
     from dashboard.views.pages import pages
+    from dashboard.views.store_banner import init_app as init_store_banner
     from dashboard.views.vendor import vendor
 
     app.register_blueprint(actions_api)
@@ -20,3 +21,4 @@ def register(app: Flask) -> None:
     app.register_blueprint(celery_pages)
     app.register_blueprint(pages)
     app.register_blueprint(vendor)
+    init_store_banner(app)
