@@ -13,6 +13,7 @@ from dashboard.config import Settings
 from dashboard.live import LiveHub
 from dashboard.rooms import register_rooms
 from dashboard.store import HANDLERS, Writer, celery_queries, make_engine
+from dashboard.store.gaps import open_gaps
 from dashboard.store.status import read_statuses
 from dashboard.store.timeseries import Point, Retention
 
@@ -54,8 +55,18 @@ class Runtime:
         self.writer.submit_many(kind, payloads)
 
     def celery_unfinished(self, source: str, before: float) -> list[dict[str, Any]]:
-        """Tasks of a Celery source stored as received or started since before `before`."""
+        """Tasks of a Celery source stored in a non-final state since before `before`."""
         return celery_queries.unfinished(self.engine, source, before)
+
+    def celery_stored_states(self, source: str, uuids: list[str]) -> dict[str, str]:
+        return celery_queries.stored_states(self.engine, source, uuids)
+
+    def celery_last_seen(self, source: str) -> float | None:
+        return celery_queries.last_seen(self.engine, source)
+
+    def celery_gaps(self, source: str) -> list[dict[str, Any]]:
+        """Gaps in a Celery source's events still to fill."""
+        return open_gaps(self.engine, "celery", source)
 
     # -- reads ---------------------------------------------------------------------------
     def overview_snapshot(self) -> dict[str, dict[str, Any]]:

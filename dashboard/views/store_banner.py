@@ -1,9 +1,12 @@
-"""The banner every page shows while the store cannot write: why, since when, what is held or lost."""
+"""What every page says of the store: the banner while it cannot write (why, since when, what is held
+or lost), and the gaps in a source's events not filled yet."""
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Flask, current_app
+
+from dashboard.store.gaps import unfilled_gaps
 
 
 def store_problem() -> dict[str, Any] | None:
@@ -17,5 +20,10 @@ def store_problem() -> dict[str, Any] | None:
     return {**health, "error": health["error"] or "the store writer is not running"}
 
 
+def event_gaps(kind: str, source: str) -> list[dict[str, Any]]:
+    """Gaps of a source a page should mention: being reconciled, or known not to be fillable."""
+    return unfilled_gaps(current_app.extensions["jobdash"].engine, kind, source)
+
+
 def init_app(app: Flask) -> None:
-    app.context_processor(lambda: {"store_problem": store_problem()})
+    app.context_processor(lambda: {"store_problem": store_problem(), "event_gaps": event_gaps})
