@@ -20,7 +20,8 @@ logger = logging.getLogger(__name__)
 SETTLE_AFTER = 15.0  # seconds a task must have been quiet before it is checked
 RECONCILE_MAX = 100  # backend lookups of stored unfinished tasks per poll
 RECHECK_AFTER = 60.0  # seconds before a queued (PENDING/RETRY) task unknown to the backend is asked again
-GAP_MARGIN = 60.0  # seconds around a gap whose endings count as inside it (clocks differ)
+GAP_MARGIN = 60.0  # seconds before a gap whose endings count as inside it (tasks run long, clocks differ)
+GAP_AFTER = 5.0  # ... and after it: by then events flow again
 LISTED_PER_STEP = 1000
 
 
@@ -43,7 +44,7 @@ class Reconciler:
         self._cursor: Any = None
         self._pass: list[dict[str, Any]] | None = None  # the gaps the running backend scan fills
         self._recovered = 0
-        self._resumed = False
+        self._resume_from: float | None = None
 
     # -- stored tasks left unfinished ---------------------------------------------------------
     def settle(self, sink, workers: list[str], replies: dict[str, dict[str, Any]], now: float) -> list[tuple[str, Any]]:
@@ -98,15 +99,16 @@ class Reconciler:
                     del memo[uuid]
 
     # -- gaps: tasks that ended while nobody listened -----------------------------------------
-    def resume(self, sink, connected_at: float | None) -> list[tuple[str, Any]]:
-        """Once, when events flow: the span since the newest stored task is a gap (jobdash was stopped)."""
-        if self._resumed or connected_at is None:
+    def before_listening(self, sink) -> None:
+        """Note where the stored events end, before this process adds any: a restart's gap begins there."""
+        self._resume_from = sink.celery_last_seen(self.source)
+
+    def resume(self, connected_at: float | None) -> list[tuple[str, Any]]:
+        """Once events flow: the span since the newest task stored before is a gap (jobdash was stopped)."""
+        if self._resume_from is None or connected_at is None:
             return []
-        self._resumed = True
-        last = sink.celery_last_seen(self.source)
-        if last is None or last >= connected_at:
-            return []
-        return [("store_gap", {"kind": "celery_event", "source": self.source, "started_at": last,
+        started, self._resume_from = self._resume_from, None
+        return [("store_gap", {"kind": "celery_event", "source": self.source, "started_at": started,
                                "ended_at": connected_at, "cause": "jobdash was not receiving events (stopped or restarting)"})]
 
     def fill_gaps(self, sink, now: float) -> list[tuple[str, Any]]:
@@ -119,7 +121,7 @@ class Reconciler:
                 return []
         records: list[tuple[str, Any]] = []
         since = min(g["started_at"] for g in self._pass) - GAP_MARGIN
-        until = max(g["ended_at"] for g in self._pass) + GAP_MARGIN
+        until = max(g["ended_at"] for g in self._pass) + GAP_AFTER
         deadline = time.monotonic() + self.budget
         try:
             while time.monotonic() < deadline:

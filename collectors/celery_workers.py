@@ -49,6 +49,8 @@ class CeleryCollector(Collector):
 
     def collect(self) -> Observation:
         if self.receiver is None and self.bound:
+            if self.store is not None:
+                self.reconciler.before_listening(self.store)
             self.receiver = EventReceiver(self.app, self.name, self.emit, timeout=self.timeout)
             self.receiver.start()
         with self.app.connection_for_write() as conn:
@@ -90,7 +92,7 @@ class CeleryCollector(Collector):
         depths = self._queue_depths(conn, sorted(self.known_queues or {self.app.conf.task_default_queue}), problems)
 
         records = [("celery_worker_info", self._worker_info(w, replies, now)) for w in workers]
-        records += self._reconcile(workers, replies, now)
+        self._reconcile(workers, replies, now)
         n_active = sum(len(t or []) for t in replies.get("active", {}).values())
         n_reserved = sum(len(t or []) for t in replies.get("reserved", {}).values())
         metrics = [("workers_online", "", float(len(workers))), ("tasks_active", "", float(n_active)),
@@ -126,13 +128,17 @@ class CeleryCollector(Collector):
         }
         return {"source": self.name, "hostname": worker, "at": now, "info": info}
 
-    def _reconcile(self, workers: list[str], replies: dict[str, dict[str, Any]], now: float) -> list[tuple[str, Any]]:
-        """Settle tasks left unfinished and fill gaps in events (collectors.celery_reconcile)."""
+    def _reconcile(self, workers: list[str], replies: dict[str, dict[str, Any]], now: float) -> None:
+        """Settle tasks left unfinished and fill gaps in events (collectors.celery_reconcile).
+
+        Its writes go out at once, not with the poll's records: a poll the runner gave up on
+        must not take what the reconciler already counted as done with it."""
         if self.store is None:
-            return []
+            return
         connected_at = self.receiver.status()["connected_at"] if self.receiver is not None else None
-        return (self.reconciler.resume(self.store, connected_at) + self.reconciler.settle(self.store, workers, replies, now)
-                + self.reconciler.fill_gaps(self.store, now))
+        for kind, payload in (self.reconciler.resume(connected_at) + self.reconciler.settle(self.store, workers, replies, now)
+                              + self.reconciler.fill_gaps(self.store, now)):
+            self.emit(kind, [payload])
 
     def _queue_depths(self, conn, queues: list[str], problems: list[str]) -> dict[str, int]:
         """Messages waiting in each queue, by a passive declare (Redis LLEN, AMQP message count)."""

@@ -298,11 +298,11 @@ def write_reconciled(conn: Connection, settled: list[dict]) -> None:
                             .where(t.source == item["source"], t.uuid == item["uuid"], t.state.in_(UNSETTLED),
                                    t.state_at < item["at"])
                             .values(**values)).rowcount
-        if not done and item.get("recover"):
+        where = (t.source == item["source"], t.uuid == item["uuid"])
+        if not done and item.get("recover") and conn.execute(select(t.uuid).where(*where)).first() is None:
             # Ended inside a gap, never seen at all: stored with what the backend knew.
-            row = {**dict.fromkeys(TASK_COLUMNS), "source": item["source"], "uuid": item["uuid"], **values,
-                   "first_seen_at": item.get("done_at") or item["at"]}
-            upsert_rows(conn, t.__table__, TASK_KEYS, TASK_COLUMNS, [_as_db(row, TASK_COLUMNS)], TASK_MERGE)
+            conn.execute(t.__table__.insert().values(source=item["source"], uuid=item["uuid"], **values,
+                                                     first_seen_at=item.get("done_at") or item["at"]))
 
 
 HANDLERS = {
