@@ -20,6 +20,7 @@ from dashboard.store.timeseries import Point, Retention
 logger = logging.getLogger(__name__)
 
 PRUNE_EVERY = 600.0  # seconds between retention sweeps
+STORE_FAULT_KEPT = 300.0  # seconds /readyz reports a failed read of a damaged store
 
 
 class Runtime:
@@ -33,6 +34,7 @@ class Runtime:
         self.runners: list[CollectorRunner] = []
         self._stop = threading.Event()
         self._pruner: threading.Thread | None = None
+        self._fault: tuple[float, str] | None = None
         if hub is not None:
             self.writer.add_listener(hub.on_commit)
             register_rooms(hub, self)
@@ -81,6 +83,10 @@ class Runtime:
             }
         return items
 
+    def store_fault(self, why: str) -> None:
+        """A read found the store damaged or gone: /readyz says so for STORE_FAULT_KEPT seconds."""
+        self._fault = (time.time(), why)
+
     def readiness(self) -> dict[str, Any]:
         """Whether the store answers, plus each collector's own status."""
         try:
@@ -89,6 +95,8 @@ class Runtime:
             store = {"ok": True}
         except Exception as exc:
             store = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        if self._fault and time.time() - self._fault[0] < STORE_FAULT_KEPT:
+            store = {"ok": False, "error": f"a read failed: {self._fault[1]}", "at": self._fault[0]}
         writer = self.writer.health()
         return {
             "ok": store["ok"] and writer["running"] and writer["ok"],

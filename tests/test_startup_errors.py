@@ -104,3 +104,33 @@ def test_db_check_reports_rows_and_size_and_finds_damaged_pages(tmp_path):
     done = jobdash(config, "db", "check")
     assert done.returncode == 2
     assert "jobdash: database damaged:" in done.stderr.strip().splitlines()[-1]
+
+
+def test_corrupt_pages_found_while_serving_turn_readyz_503_with_the_reason(tmp_path):
+    from sqlalchemy import text
+
+    from dashboard import create_app
+    from dashboard.config import Settings, SourceConfig
+    from tests.conftest import login
+
+    db = tmp_path / "j.db"
+    source = SourceConfig("celery", "main", {"broker": "redis://127.0.0.1:6379/0"})
+    app = create_app(Settings(database_url=f"sqlite:///{db}", secret_key="t", run_collectors=False, sources=[source]))
+    runtime = app.extensions["jobdash"]
+    try:
+        viewer = login(app, "viewer")
+        runtime.emit("celery_event", [("main", {"type": "task-succeeded", "uuid": f"t{i}", "timestamp": 1.0 + i,
+                                                "result": "r" * 200}) for i in range(20000)])
+        runtime.writer.flush(timeout=60)
+        with runtime.engine.begin() as conn:
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        runtime.engine.dispose()
+        with open(db, "r+b") as fh:
+            fh.seek(os.path.getsize(db) // 2)
+            fh.write(b"\xff" * 65536)
+        response = viewer.get("/api/celery/main/tasks?q=nothing-matches")
+        assert response.status_code == 503 and "The store cannot be read" in response.json["error"]
+        ready = app.test_client().get("/readyz")
+        assert ready.status_code == 503 and "malformed" in ready.json["store"]["error"]
+    finally:
+        runtime.stop()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, jsonify, request
+from sqlalchemy.exc import DatabaseError
+from werkzeug.exceptions import InternalServerError
 
 from dashboard.store.gaps import unfilled_gaps
+from dashboard.store.health import reason, store_unavailable
 
 
 def store_problem() -> dict[str, Any] | None:
@@ -25,5 +28,18 @@ def event_gaps(kind: str, source: str) -> list[dict[str, Any]]:
     return unfilled_gaps(current_app.extensions["jobdash"].engine, kind, source)
 
 
+def store_fault(exc: DatabaseError):
+    """A read the store cannot answer (corrupt pages, disk gone): 503 with the reason, and /readyz says so."""
+    if not store_unavailable(exc):
+        return InternalServerError()
+    why = reason(exc)
+    current_app.extensions["jobdash"].store_fault(why)
+    message = f"The store cannot be read: {why}"
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return jsonify(error=message), 503
+    return message, 503, {"Content-Type": "text/plain; charset=utf-8"}
+
+
 def init_app(app: Flask) -> None:
     app.context_processor(lambda: {"store_problem": store_problem(), "event_gaps": event_gaps})
+    app.register_error_handler(DatabaseError, store_fault)
