@@ -12,14 +12,16 @@ from collectors.runner import CollectorRunner
 from dashboard.config import Settings
 from dashboard.live import LiveHub
 from dashboard.rooms import register_rooms
-from dashboard.store import HANDLERS, Writer, celery_queries, make_engine
+from dashboard.store import HANDLERS, Writer, celery_queries, make_engine, retention, storage
 from dashboard.store.gaps import open_gaps
 from dashboard.store.status import read_statuses
 from dashboard.store.timeseries import Point, Retention
 
 logger = logging.getLogger(__name__)
 
+PRUNE_FIRST = 30.0  # seconds after start of the first retention sweep
 PRUNE_EVERY = 600.0  # seconds between retention sweeps
+STORAGE_EVERY = 60.0  # seconds /readyz reuses its figures of the database's size and oldest rows
 STORE_FAULT_KEPT = 300.0  # seconds /readyz reports a failed read of a damaged store
 
 
@@ -35,6 +37,7 @@ class Runtime:
         self._stop = threading.Event()
         self._pruner: threading.Thread | None = None
         self._fault: tuple[float, str] | None = None
+        self._storage_seen: tuple[float, dict[str, Any]] = (0.0, {})
         if hub is not None:
             self.writer.add_listener(hub.on_commit)
             register_rooms(hub, self)
@@ -97,6 +100,8 @@ class Runtime:
             store = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         if self._fault and time.time() - self._fault[0] < STORE_FAULT_KEPT:
             store = {"ok": False, "error": f"a read failed: {self._fault[1]}", "at": self._fault[0]}
+        if store["ok"]:
+            store.update(self._storage())
         writer = self.writer.health()
         return {
             "ok": store["ok"] and writer["running"] and writer["ok"],
@@ -104,6 +109,18 @@ class Runtime:
             "writer": writer,
             "collectors": {r.collector.key: r.status() for r in self.runners},
         }
+
+    def _storage(self) -> dict[str, Any]:
+        """The database's size and the oldest row per table, refreshed at most every STORAGE_EVERY."""
+        at, figures = self._storage_seen
+        if time.monotonic() - at > STORAGE_EVERY or not figures:
+            try:
+                sources = [s.name for s in self.settings.sources if s.kind == "celery"]
+                figures = {"size_bytes": storage.db_size(self.engine), "oldest": storage.oldest_rows(self.engine, sources)}
+            except Exception as exc:  # noqa: BLE001 - readiness reports, it does not fail
+                figures = {"storage_error": f"{type(exc).__name__}: {exc}"}
+            self._storage_seen = (time.monotonic(), figures)
+        return figures
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self, run_collectors: bool | None = None) -> None:
@@ -136,7 +153,15 @@ class Runtime:
         self.engine.dispose()
 
     def _prune_loop(self) -> None:
+        """Sweep shortly after start (a process restarted often still prunes), then every PRUNE_EVERY."""
         s = self.settings
-        retention = Retention(s.retention_raw_hours, s.retention_minute_days, s.retention_hour_days)
-        while not self._stop.wait(PRUNE_EVERY):
-            self.writer.submit("prune", retention)
+        policy = Retention(s.retention_raw_hours, s.retention_minute_days, s.retention_hour_days,
+                           s.retention_tasks_days, s.retention_tasks_max)
+        celery_sources = [src.name for src in s.sources if src.kind == "celery"]
+        wait = PRUNE_FIRST
+        while not self._stop.wait(wait):
+            wait = PRUNE_EVERY
+            try:
+                retention.sweep(self.writer, self.engine, policy, celery_sources, self._stop)
+            except Exception:  # noqa: BLE001 - a failed sweep is retried at the next one
+                logger.exception("retention sweep failed")
