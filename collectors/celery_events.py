@@ -41,6 +41,7 @@ class EventReceiver:
         self.last_event_at: float | None = None
         self.last_error: str | None = None
         self.connected_at: float | None = None  # a gap in the stream ends here
+        self._lost_at: float | None = None  # ... and began here (the last event before the stream broke)
 
     def start(self) -> None:
         if self._thread is None:
@@ -72,6 +73,8 @@ class EventReceiver:
             except Exception as exc:  # noqa: BLE001 - a dead broker must not end the thread
                 failures += 1
                 with self._lock:
+                    if self.connected_at is not None and self._lost_at is None:  # startup gaps: the reconciler's
+                        self._lost_at = self.last_event_at or time.time()
                     self.connected = False
                     self.last_error = f"{type(exc).__name__}: {exc}"[:2000]
                 logger.warning("celery/%s event stream lost (%d in a row): %s", self.source, failures, exc)
@@ -94,5 +97,10 @@ class EventReceiver:
             receiver.on_iteration = every_iteration
             with self._lock:
                 self.connected, self.last_error, self.connected_at = True, None, time.time()
+                lost_at, self._lost_at = self._lost_at, None
+            if lost_at is not None:
+                # What ended while the stream was down is recovered from the result backend.
+                self.emit("store_gap", [{"kind": "celery_event", "source": self.source, "started_at": lost_at,
+                                         "ended_at": self.connected_at, "cause": "event stream down"}])
             # One long capture: re-subscribing would lose the events sent in between (Redis fanout).
             receiver.capture(limit=None, timeout=None, wakeup=True)

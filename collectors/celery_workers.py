@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from collectors.base import Collector, Observation
 from collectors.celery_client import celery_app
 from collectors.celery_events import EventReceiver
+from collectors.celery_reconcile import Reconciler
 
 logger = logging.getLogger(__name__)
 
 SLOW_EVERY = 30.0  # seconds between the inspect calls whose answers rarely change
 STATS_KEPT = ("pid", "uptime", "prefetch_count", "total", "broker")
-RECONCILE_MAX = 100  # unfinished tasks checked per poll
-FINAL_STATES = ("SUCCESS", "FAILURE", "REVOKED")
-
-# (source, started before) -> tasks the store holds as RECEIVED or STARTED: uuid, worker, state.
-Unfinished = Callable[[str, float], list[dict[str, Any]]]
 
 
 class CeleryCollector(Collector):
@@ -41,7 +36,8 @@ class CeleryCollector(Collector):
         self.reply_timeout = timeout / 3 if slow else max(0.2, min(1.0, timeout / 5))
         self.app = celery_app(name, broker, backend, timeout, transport_options)
         self.receiver: EventReceiver | None = None
-        self.unfinished: Unfinished | None = None
+        self.reconciler = Reconciler(self.app, name, interval, budget=timeout / 4)
+        self.store = None  # the sink's Celery reads (celery_unfinished, celery_gaps...), once bound
         # Queues ever consumed: a drained worker stops listing its queues, whose depth still matters.
         self.known_queues: set[str] = set()
         self._slow: dict[str, dict[str, Any]] = {}
@@ -49,10 +45,12 @@ class CeleryCollector(Collector):
 
     def bind(self, sink) -> None:
         super().bind(sink)
-        self.unfinished = sink.celery_unfinished
+        self.store = sink if hasattr(sink, "celery_unfinished") else None
 
     def collect(self) -> Observation:
         if self.receiver is None and self.bound:
+            if self.store is not None:
+                self.reconciler.before_listening(self.store)
             self.receiver = EventReceiver(self.app, self.name, self.emit, timeout=self.timeout)
             self.receiver.start()
         with self.app.connection_for_write() as conn:
@@ -94,7 +92,7 @@ class CeleryCollector(Collector):
         depths = self._queue_depths(conn, sorted(self.known_queues or {self.app.conf.task_default_queue}), problems)
 
         records = [("celery_worker_info", self._worker_info(w, replies, now)) for w in workers]
-        records += self._reconcile(workers, replies, now)
+        self._reconcile(workers, replies, now)
         n_active = sum(len(t or []) for t in replies.get("active", {}).values())
         n_reserved = sum(len(t or []) for t in replies.get("reserved", {}).values())
         metrics = [("workers_online", "", float(len(workers))), ("tasks_active", "", float(n_active)),
@@ -130,44 +128,17 @@ class CeleryCollector(Collector):
         }
         return {"source": self.name, "hostname": worker, "at": now, "info": info}
 
-    def _reconcile(self, workers: list[str], replies: dict[str, dict[str, Any]], now: float) -> list[tuple[str, Any]]:
-        """Settle tasks stored as running that no worker holds any more."""
-        if self.unfinished is None:
-            return []
-        held: set[str] = set()
-        for what in ("active", "reserved", "scheduled"):
-            for tasks in replies.get(what, {}).values():
-                for task in tasks or []:
-                    request = task.get("request", task)  # scheduled entries wrap the request
-                    held.add(request.get("id"))
-        answered = set(replies.get("active", {}))
-        records = []
-        # Tasks younger than a few polls may simply have finished in between; their events will come.
-        for task in self.unfinished(self.name, now - max(15.0, 3 * self.interval))[:RECONCILE_MAX]:
-            if task["uuid"] in held or (task["worker"] in workers and task["worker"] not in answered):
-                continue
-            settled = self._from_backend(task["uuid"]) or {
-                "state": "LOST",
-                "note": (f"{task['worker']} no longer holds it" if task["worker"] in workers
-                         else f"{task['worker'] or 'its worker'} went offline") + " and no result backend knows its end",
-            }
-            records.append(("celery_reconcile", {"source": self.name, "uuid": task["uuid"], "at": now, **settled}))
-        return records
+    def _reconcile(self, workers: list[str], replies: dict[str, dict[str, Any]], now: float) -> None:
+        """Settle tasks left unfinished and fill gaps in events (collectors.celery_reconcile).
 
-    def _from_backend(self, task_id: str) -> dict[str, Any] | None:
-        if not self.app.conf.result_backend:
-            return None
-        try:
-            meta = self.app.AsyncResult(task_id)._get_task_meta() or {}
-        except Exception as exc:  # noqa: BLE001 - the backend being down leaves the task as it is
-            logger.info("celery/%s: backend lookup of %s failed: %s", self.name, task_id, exc)
-            return None
-        if meta.get("status") not in FINAL_STATES:
-            return None
-        failed = meta["status"] == "FAILURE"
-        return {"state": meta["status"], "note": "settled from the result backend after a gap in events",
-                "result": None if failed else repr(meta.get("result")),
-                "exception": repr(meta.get("result")) if failed else None, "traceback": meta.get("traceback")}
+        Its writes go out at once, not with the poll's records: a poll the runner gave up on
+        must not take what the reconciler already counted as done with it."""
+        if self.store is None:
+            return
+        connected_at = self.receiver.status()["connected_at"] if self.receiver is not None else None
+        for kind, payload in (self.reconciler.resume(connected_at) + self.reconciler.settle(self.store, workers, replies, now)
+                              + self.reconciler.fill_gaps(self.store, now)):
+            self.emit(kind, [payload])
 
     def _queue_depths(self, conn, queues: list[str], problems: list[str]) -> dict[str, int]:
         """Messages waiting in each queue, by a passive declare (Redis LLEN, AMQP message count)."""

@@ -25,6 +25,21 @@ def _settings(config_path: str | None) -> Settings:
         sys.exit(2)
 
 
+def _checked(config_path: str | None, database: bool = True) -> Settings:
+    """Settings, checked before anything starts (dashboard.preflight): exit 2 with one line if one cannot work."""
+    from dashboard.preflight import check
+
+    settings = _settings(config_path)
+    try:
+        notices = check(settings, database=database)
+    except ConfigError as exc:
+        click.echo(f"jobdash: configuration error: {exc}", err=True)
+        sys.exit(2)
+    for notice in notices:
+        click.echo(f"jobdash: {notice}", err=True)
+    return settings
+
+
 def _on_sigterm(stop) -> None:
     """Run `stop` on SIGTERM/SIGINT, then leave: a clean shutdown within 5 s."""
 
@@ -70,7 +85,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 
     from dashboard.store.auth_store import count_users
 
-    settings = _settings(ctx.obj["config_path"])
+    settings = _checked(ctx.obj["config_path"])
     app = create_app(settings)
     if not count_users(app.extensions["jobdash"].engine):
         settings.read_only = True
@@ -86,7 +101,7 @@ def collect(ctx: click.Context) -> None:
     from dashboard.live import LiveHub
     from dashboard.runtime import Runtime
 
-    settings = _settings(ctx.obj["config_path"])
+    settings = _checked(ctx.obj["config_path"])
     hub = None
     if settings.message_queue:
         # Deltas reach the web processes through the shared Socket.IO message queue.
@@ -129,7 +144,7 @@ def upgrade(ctx: click.Context, revision: str) -> None:
     """Apply migrations up to REVISION."""
     from dashboard.store.migrate import upgrade as do_upgrade
 
-    settings = _settings(ctx.find_root().obj["config_path"])
+    settings = _checked(ctx.find_root().obj["config_path"])
     do_upgrade(settings.database_url, revision)
     click.echo(f"jobdash: database at {revision}")
 
@@ -141,9 +156,34 @@ def downgrade(ctx: click.Context, revision: str) -> None:
     """Revert migrations down to REVISION (e.g. base)."""
     from dashboard.store.migrate import downgrade as do_downgrade
 
-    settings = _settings(ctx.find_root().obj["config_path"])
+    settings = _checked(ctx.find_root().obj["config_path"])
     do_downgrade(settings.database_url, revision)
     click.echo(f"jobdash: database at {revision}")
+
+
+@db.command("check")
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Check the database: integrity, size, rows and oldest row per table; exit 2 if it is damaged."""
+    from dashboard.store import make_engine
+    from dashboard.store.storage import db_size, integrity, oldest_rows, row_counts
+
+    settings = _checked(ctx.find_root().obj["config_path"])
+    engine = make_engine(settings.database_url)
+    try:
+        problems = integrity(engine)
+        click.echo(f"size\t{db_size(engine)} bytes")
+        oldest = oldest_rows(engine, [s.name for s in settings.sources if s.kind == "celery"])
+        for table, count in row_counts(engine).items():
+            click.echo(f"{table}\t{count} rows" + (f"\toldest {oldest[table]:.0f}" if oldest.get(table) is not None else ""))
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails anywhere; say so in one line
+        problems = [f"{type(exc).__name__}: {str(exc).splitlines()[0]}"]
+    finally:
+        engine.dispose()
+    if problems:
+        click.echo(f"jobdash: database damaged: {'; '.join(problems[:5])}", err=True)
+        sys.exit(2)
+    click.echo("integrity\tok")
 
 
 @contextmanager
@@ -191,7 +231,7 @@ def user_add(ctx: click.Context, name: str, role: str, password_stdin: bool) -> 
     """Add user NAME; the password is asked for twice (or read from stdin)."""
     from dashboard.auth.users import add_user
 
-    settings = _settings(ctx.find_root().obj["config_path"])
+    settings = _checked(ctx.find_root().obj["config_path"])
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -211,7 +251,7 @@ def user_list(ctx: click.Context) -> None:
     """List users and their roles."""
     from dashboard.store.auth_store import user_rows
 
-    with _store(_settings(ctx.find_root().obj["config_path"])) as (engine, _writer):
+    with _store(_checked(ctx.find_root().obj["config_path"])) as (engine, _writer):
         for row in user_rows(engine):
             click.echo(f"{row['name']}\t{row['role']}")
 
@@ -223,7 +263,7 @@ def user_remove(ctx: click.Context, name: str) -> None:
     """Remove user NAME, ending their sessions and revoking their API tokens."""
     from dashboard.auth.users import remove_user
 
-    with _store(_settings(ctx.find_root().obj["config_path"])) as (engine, writer):
+    with _store(_checked(ctx.find_root().obj["config_path"])) as (engine, writer):
         try:
             remove_user(writer, engine, name)
         except ValueError as exc:

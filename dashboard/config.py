@@ -41,6 +41,9 @@ TOP_LEVEL: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "retention_raw_hours": ((int, float), 48),
     "retention_minute_days": ((int, float), 14),
     "retention_hour_days": ((int, float), 400),
+    # Celery task rows: by age, and at most this many per source (the newest kept).
+    "retention_tasks_days": ((int, float), 30),
+    "retention_tasks_max": (int, 10_000_000),
     # Socket.IO message queue (e.g. redis://) when several web processes share rooms.
     "message_queue": (str, ""),
 }
@@ -78,6 +81,8 @@ class Settings:
     retention_raw_hours: float = 48
     retention_minute_days: float = 14
     retention_hour_days: float = 400
+    retention_tasks_days: float = 30
+    retention_tasks_max: int = 10_000_000
     message_queue: str = ""
     sources: list[SourceConfig] = field(default_factory=list)
     origin: str = "defaults"

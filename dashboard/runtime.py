@@ -12,13 +12,17 @@ from collectors.runner import CollectorRunner
 from dashboard.config import Settings
 from dashboard.live import LiveHub
 from dashboard.rooms import register_rooms
-from dashboard.store import HANDLERS, Writer, celery_queries, make_engine
+from dashboard.store import HANDLERS, Writer, celery_queries, make_engine, retention, storage
+from dashboard.store.gaps import open_gaps
 from dashboard.store.status import read_statuses
 from dashboard.store.timeseries import Point, Retention
 
 logger = logging.getLogger(__name__)
 
+PRUNE_FIRST = 30.0  # seconds after start of the first retention sweep
 PRUNE_EVERY = 600.0  # seconds between retention sweeps
+STORAGE_EVERY = 60.0  # seconds /readyz reuses its figures of the database's size and oldest rows
+STORE_FAULT_KEPT = 300.0  # seconds /readyz reports a failed read of a damaged store
 
 
 class Runtime:
@@ -32,6 +36,8 @@ class Runtime:
         self.runners: list[CollectorRunner] = []
         self._stop = threading.Event()
         self._pruner: threading.Thread | None = None
+        self._fault: tuple[float, str] | None = None
+        self._storage_seen: tuple[float, dict[str, Any]] = (0.0, {})
         if hub is not None:
             self.writer.add_listener(hub.on_commit)
             register_rooms(hub, self)
@@ -54,8 +60,18 @@ class Runtime:
         self.writer.submit_many(kind, payloads)
 
     def celery_unfinished(self, source: str, before: float) -> list[dict[str, Any]]:
-        """Tasks of a Celery source stored as received or started since before `before`."""
+        """Tasks of a Celery source stored in a non-final state since before `before`."""
         return celery_queries.unfinished(self.engine, source, before)
+
+    def celery_stored_states(self, source: str, uuids: list[str]) -> dict[str, str]:
+        return celery_queries.stored_states(self.engine, source, uuids)
+
+    def celery_last_seen(self, source: str) -> float | None:
+        return celery_queries.last_seen(self.engine, source)
+
+    def celery_gaps(self, source: str) -> list[dict[str, Any]]:
+        """Gaps in a Celery source's events still to fill."""
+        return open_gaps(self.engine, "celery", source)
 
     # -- reads ---------------------------------------------------------------------------
     def overview_snapshot(self) -> dict[str, dict[str, Any]]:
@@ -70,6 +86,10 @@ class Runtime:
             }
         return items
 
+    def store_fault(self, why: str) -> None:
+        """A read found the store damaged or gone: /readyz says so for STORE_FAULT_KEPT seconds."""
+        self._fault = (time.time(), why)
+
     def readiness(self) -> dict[str, Any]:
         """Whether the store answers, plus each collector's own status."""
         try:
@@ -78,12 +98,29 @@ class Runtime:
             store = {"ok": True}
         except Exception as exc:
             store = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        if self._fault and time.time() - self._fault[0] < STORE_FAULT_KEPT:
+            store = {"ok": False, "error": f"a read failed: {self._fault[1]}", "at": self._fault[0]}
+        if store["ok"]:
+            store.update(self._storage())
+        writer = self.writer.health()
         return {
-            "ok": store["ok"] and self.writer.running,
+            "ok": store["ok"] and writer["running"] and writer["ok"],
             "store": store,
-            "writer": {"running": self.writer.running},
+            "writer": writer,
             "collectors": {r.collector.key: r.status() for r in self.runners},
         }
+
+    def _storage(self) -> dict[str, Any]:
+        """The database's size and the oldest row per table, refreshed at most every STORAGE_EVERY."""
+        at, figures = self._storage_seen
+        if time.monotonic() - at > STORAGE_EVERY or not figures:
+            try:
+                sources = [s.name for s in self.settings.sources if s.kind == "celery"]
+                figures = {"size_bytes": storage.db_size(self.engine), "oldest": storage.oldest_rows(self.engine, sources)}
+            except Exception as exc:  # noqa: BLE001 - readiness reports, it does not fail
+                figures = {"storage_error": f"{type(exc).__name__}: {exc}"}
+            self._storage_seen = (time.monotonic(), figures)
+        return figures
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self, run_collectors: bool | None = None) -> None:
@@ -116,7 +153,15 @@ class Runtime:
         self.engine.dispose()
 
     def _prune_loop(self) -> None:
+        """Sweep shortly after start (a process restarted often still prunes), then every PRUNE_EVERY."""
         s = self.settings
-        retention = Retention(s.retention_raw_hours, s.retention_minute_days, s.retention_hour_days)
-        while not self._stop.wait(PRUNE_EVERY):
-            self.writer.submit("prune", retention)
+        policy = Retention(s.retention_raw_hours, s.retention_minute_days, s.retention_hour_days,
+                           s.retention_tasks_days, s.retention_tasks_max)
+        celery_sources = [src.name for src in s.sources if src.kind == "celery"]
+        wait = PRUNE_FIRST
+        while not self._stop.wait(wait):
+            wait = PRUNE_EVERY
+            try:
+                retention.sweep(self.writer, self.engine, policy, celery_sources, self._stop)
+            except Exception:  # noqa: BLE001 - a failed sweep is retried at the next one
+                logger.exception("retention sweep failed")

@@ -34,6 +34,7 @@ def _configure(app: Celery) -> None:
         task_send_sent_event=True,
         broker_connection_retry_on_startup=True,
         result_expires=3600,
+        result_extended=True,  # the backend then knows name, args and worker: what gap recovery stores
     )
 
 

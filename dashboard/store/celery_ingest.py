@@ -42,25 +42,32 @@ TASK_COLUMNS = tuple(c.name for c in CeleryTask.__table__.columns)
 TASK_KEYS = ("source", "uuid")
 # Which event's state a task shows: the newest, except that the producer's task-sent (PENDING),
 # stamped after it published the message, can arrive "later" than the worker's first events and
-# must never hide them (Celery's own State ranks PENDING last for the same reason).
-TAKES_OVER = ("(excluded.state <> 'PENDING' AND ({t}.state = 'PENDING' OR excluded.state_at >= {t}.state_at)) "
+# must never hide them (Celery's own State ranks PENDING last for the same reason). LOST is jobdash's
+# verdict, not an event: any later event of the task overrides it.
+TAKES_OVER = ("(excluded.state <> 'PENDING' AND ({t}.state IN ('PENDING', 'LOST') OR excluded.state_at >= {t}.state_at)) "
               "OR (excluded.state = 'PENDING' AND {t}.state = 'PENDING' AND excluded.state_at >= {t}.state_at)")
 
 
 def takes_over(new_state: str, new_at: float, old_state: str, old_at: float) -> bool:
     """TAKES_OVER, in Python, for folding a batch's events before they meet the stored row."""
     if new_state != "PENDING":
-        return old_state == "PENDING" or new_at >= old_at
+        return old_state in ("PENDING", "LOST") or new_at >= old_at
     return old_state == "PENDING" and new_at >= old_at
 
 
-# A stored value survives unless the batch brings one.
+# A stored value survives unless the batch brings one; jobdash's own note goes once an event takes over.
 TASK_MERGE = {c: "COALESCE(excluded.{c}, {t}.{c})" for c in TASK_COLUMNS}
 TASK_MERGE |= {
     "state": f"CASE WHEN {TAKES_OVER} THEN excluded.state ELSE {{t}}.state END",
     "state_at": f"CASE WHEN {TAKES_OVER} THEN excluded.state_at ELSE {{t}}.state_at END",
     "first_seen_at": "CASE WHEN excluded.first_seen_at < {t}.first_seen_at THEN excluded.first_seen_at ELSE {t}.first_seen_at END",
+    "note": f"CASE WHEN {TAKES_OVER} THEN excluded.note ELSE {{t}}.note END",
 }
+# States a reconcile may overwrite: not final, or jobdash's own LOST verdict.
+UNSETTLED = ("PENDING", "RECEIVED", "STARTED", "RETRY", "LOST")
+# What a backend record may add to a settled task.
+RECOVERED = ("result", "exception", "traceback", "name", "worker", "queue", "retries", "args", "kwargs")
+OUTCOME_EVENT = {"SUCCESS": "task-succeeded", "FAILURE": "task-failed", "REVOKED": "task-revoked"}
 WORKER_COLUMNS = tuple(c.name for c in CeleryWorker.__table__.columns)
 WORKER_KEYS = ("source", "hostname")
 # A late event (older than what is stored) changes nothing; a newer one keeps what it lacks.
@@ -333,18 +340,27 @@ SETTLED_OUTCOMES = {"SUCCESS": "succeeded", "FAILURE": "failed"}
 
 
 def write_reconciled(conn: Connection, settled: list[dict]) -> None:
-    """Settle tasks left RECEIVED/STARTED by a gap in events; a newer event always wins."""
+    """Settle tasks a gap in events left unfinished (or never stored, when `recover`); a newer event wins."""
     t = CeleryTask
     outcomes = []
     for item in settled:
         values = {"state": item["state"], "state_at": item["at"], "note": item.get("note")}
-        values |= {k: item[k] for k in ("result", "exception", "traceback") if item.get(k) is not None}
+        values |= {k: _storable(item[k]) for k in RECOVERED if item.get(k) is not None}
+        if item.get("done_at") and item["state"] in OUTCOME_EVENT:
+            values[EVENT_TIME[OUTCOME_EVENT[item["state"]]]] = item["done_at"]
         done = conn.execute(t.__table__.update()
-                            .where(t.source == item["source"], t.uuid == item["uuid"],
-                                   t.state.in_(("RECEIVED", "STARTED")), t.state_at < item["at"])
-                            .values(**values))
-        if done.rowcount and item["state"] in SETTLED_OUTCOMES:
-            outcomes.append((item["source"], item["uuid"], SETTLED_OUTCOMES[item["state"]], item["at"], None))
+                            .where(t.source == item["source"], t.uuid == item["uuid"], t.state.in_(UNSETTLED),
+                                   t.state_at < item["at"])
+                            .values(**values)).rowcount
+        where = (t.source == item["source"], t.uuid == item["uuid"])
+        if not done and item.get("recover") and conn.execute(select(t.uuid).where(*where)).first() is None:
+            # Ended inside a gap, never seen at all: stored with what the backend knew.
+            conn.execute(t.__table__.insert().values(source=item["source"], uuid=item["uuid"], **values,
+                                                     first_seen_at=item.get("done_at") or item["at"]))
+            done = 1
+        if done and item["state"] in SETTLED_OUTCOMES:
+            ended = item.get("done_at") or item["at"]
+            outcomes.append((item["source"], item["uuid"], SETTLED_OUTCOMES[item["state"]], ended, None))
     if outcomes:
         _write_minutes(conn, outcomes, _task_identity(conn, {}, {(s, u) for s, u, *_ in outcomes}))
 

@@ -15,6 +15,8 @@ from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
 
 # LOST: jobdash's own verdict for a task no worker holds and no backend can settle.
 STATES = sorted({*EVENT_STATE.values(), "LOST"})
+# States a gap may have left wrong: settled from the result backend when it knows better.
+UNFINISHED = ("PENDING", "RECEIVED", "STARTED", "RETRY", "LOST")
 # search key -> (column, how it matches)
 SEARCH_KEYS = {
     "state": (CeleryTask.state, "exact"),
@@ -157,13 +159,36 @@ def failures(engine: Engine, source: str, name: str, since: float, until: float,
 
 
 def unfinished(engine: Engine, source: str, before: float, limit: int = 500) -> list[dict[str, Any]]:
-    """Tasks still RECEIVED or STARTED whose last event is older than `before`, oldest first."""
-    query = (select(CeleryTask.uuid, CeleryTask.worker, CeleryTask.state, CeleryTask.state_at)
-             .where(CeleryTask.source == source, CeleryTask.state.in_(("RECEIVED", "STARTED")),
-                    CeleryTask.state_at < before)
-             .order_by(CeleryTask.state_at).limit(limit))
+    """Tasks in a non-final state whose last event is older than `before`, oldest first, with what
+    the store knows of their worker's liveness (last heartbeat, its interval, last inspect ping)."""
+    t, w = CeleryTask, CeleryWorker
+    query = (select(t.uuid, t.worker, t.state, t.state_at, w.last_heartbeat, w.freq, w.info)
+             .outerjoin(w, and_(w.source == t.source, w.hostname == t.worker))
+             .where(t.source == source, t.state.in_(UNFINISHED), t.state_at < before)
+             .order_by(t.state_at).limit(limit))
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    for row in rows:
+        info = row.pop("info") or {}
+        row["pinged_at"], row["poll_interval"] = info.get("pinged_at"), info.get("poll_interval")
+    return rows
+
+
+def stored_states(engine: Engine, source: str, uuids: list[str]) -> dict[str, str]:
+    """The stored state of each of these tasks that is stored at all."""
+    out: dict[str, str] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(uuids), 500):
+            query = select(CeleryTask.uuid, CeleryTask.state).where(
+                CeleryTask.source == source, CeleryTask.uuid.in_(uuids[i:i + 500]))
+            out.update(dict(conn.execute(query).all()))
+    return out
+
+
+def last_seen(engine: Engine, source: str) -> float | None:
+    """When the newest stored task of a source was first seen (where a restart's gap begins)."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(CeleryTask.first_seen_at)).where(CeleryTask.source == source)).scalar_one()
 
 
 def task_detail(engine: Engine, source: str, uuid: str) -> dict[str, Any] | None:

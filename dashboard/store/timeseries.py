@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.store.db import insert_rows, upsert_rows
@@ -39,11 +39,13 @@ class Point:
 
 @dataclass(frozen=True)
 class Retention:
-    """How long each resolution is kept; submit as writer.submit("prune", Retention(...))."""
+    """How long each kind of row is kept (dashboard.store.retention applies it)."""
 
     raw_hours: float
     minute_days: float
     hour_days: float
+    tasks_days: float = 30  # Celery task rows
+    tasks_max: int = 10_000_000  # Celery task rows per source, newest kept
 
 
 def write_points(conn: Connection, points: list[Point]) -> None:
@@ -69,24 +71,6 @@ def _fold(entries) -> dict[tuple, tuple]:
             out[key] = (t + total, a if a < mn else mn, b if b > mx else mx, c + count,
                         *((last, last_ts) if last_ts >= lt else (l, lt)))
     return out
-
-
-def prune(conn: Connection, policies: list[Retention]) -> None:
-    """Delete raw samples and rollups older than their retention.
-
-    A bucket goes only once all of it is older (its end, bucket + step, is past the cut), so a
-    bucket that still holds a moment inside the retention is kept.
-    """
-    policy, now = policies[-1], time.time()
-    conn.execute(delete(Sample).where(Sample.ts < now - policy.raw_hours * 3600))
-    conn.execute(
-        delete(Rollup).where(
-            or_(
-                and_(Rollup.step == 60, Rollup.bucket <= now - policy.minute_days * 86400 - 60),
-                and_(Rollup.step == 3600, Rollup.bucket <= now - policy.hour_days * 86400 - 3600),
-            )
-        )
-    )
 
 
 def read_series(
@@ -131,4 +115,4 @@ def series_labels(engine: Engine, source: str, metric: str) -> list[str]:
         return sorted(conn.execute(query.distinct()).scalars())
 
 
-HANDLERS = {"sample": write_points, "prune": prune}
+HANDLERS = {"sample": write_points}

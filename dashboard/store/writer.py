@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from dashboard.store.health import GapBook, StoreHealth, store_unavailable
+
 logger = logging.getLogger(__name__)
 
 # A handler writes every payload of its kind queued in one batch, inside the batch's transaction.
@@ -36,7 +38,8 @@ class _Item:
 class Writer:
     """Serialise all writes through one thread; one transaction per batch of rows or of time."""
 
-    def __init__(self, engine: Engine, handlers: dict[str, Handler], max_batch: int = 1000, max_delay: float = 0.1):
+    def __init__(self, engine: Engine, handlers: dict[str, Handler], max_batch: int = 1000, max_delay: float = 0.1,
+                 max_held: int = 200_000, hold_wait: float = 1.0):
         self.engine = engine
         self.handlers = dict(handlers)
         self.max_batch = max_batch
@@ -46,28 +49,56 @@ class Writer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.committed_batches = 0
+        # While the store cannot commit, at most max_held rows wait; a producer then waits up to
+        # hold_wait for room (back-pressure) before its rows are given up and recorded as a gap.
+        self.max_held, self.hold_wait = max_held, hold_wait
+        self._held = 0
+        self._room = threading.Condition()
+        self._health = StoreHealth()
+        self._gaps = GapBook()
 
     # -- producers -----------------------------------------------------------------------
     def submit(self, kind: str, payload: Any) -> None:
         """Queue one write; it is committed within about max_delay."""
-        if kind not in self.handlers:
-            raise KeyError(f"no store handler for {kind!r}")
-        self._queue.put(_Item(kind, [payload], None))
+        self._enqueue(_Item(kind, [payload], None))
 
     def submit_many(self, kind: str, payloads: Iterable[Any]) -> None:
-        if kind not in self.handlers:
-            raise KeyError(f"no store handler for {kind!r}")
         payloads = list(payloads)
         if payloads:
-            self._queue.put(_Item(kind, payloads, None))
+            self._enqueue(_Item(kind, payloads, None))
 
     def write(self, kind: str, payload: Any, timeout: float = 10.0) -> None:
         """Queue one write and wait until it is committed; raise WriteError if it failed."""
-        if kind not in self.handlers:
-            raise KeyError(f"no store handler for {kind!r}")
         item = _Item(kind, [payload], threading.Event())
-        self._queue.put(item)
+        if not self._enqueue(item):
+            raise WriteError(f"{kind} write given up: the store cannot write ({self._health.error})")
         self._wait(item, timeout)
+
+    def _enqueue(self, item: _Item) -> bool:
+        """Queue an item if there is room (waiting up to hold_wait for it); else give it up as a gap."""
+        if item.kind not in self.handlers:
+            raise KeyError(f"no store handler for {item.kind!r}")
+        rows = len(item.payloads)
+        with self._room:
+            # A slow store makes producers wait; one that cannot write (or no writer) makes them give up.
+            while not self._room.wait_for(lambda: self._held + rows <= self.max_held or self._held == 0, self.hold_wait):
+                if self._health.error or not self.running:
+                    self._gaps.give_up(item.kind, item.payloads, self._health.error or "the store writer is not running")
+                    return False
+            self._held += rows
+        self._queue.put(item)
+        return True
+
+    def _release(self, batch: list[_Item]) -> None:
+        with self._room:
+            self._held -= sum(len(i.payloads) for i in batch if i.kind != _BARRIER)
+            self._room.notify_all()
+
+    def health(self) -> dict[str, Any]:
+        """Whether the store commits, why not since when, rows held and writes given up."""
+        with self._room:
+            held = self._held
+        return {**self._health.report(), "running": self.running, "held": held, "given_up": self._gaps.given_up}
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything queued before this call is committed."""
@@ -143,13 +174,16 @@ class Writer:
             if item.kind != _BARRIER:
                 grouped.setdefault(item.kind, []).append(item)
         try:
-            with self.engine.begin() as conn:
-                for kind, items in grouped.items():
-                    self.handlers[kind](conn, [p for i in items for p in i.payloads])
+            self._until_committed(lambda: self._transaction({k: [p for i in items for p in i.payloads]
+                                                             for k, items in grouped.items()}))
+        except _Stopping as stopping:
+            self._give_up(grouped, str(stopping))
+            grouped = {}
         except Exception:
             # One bad payload must not cost the batch: retry each alone and drop only the bad ones.
             logger.exception("store batch of %d failed; retrying its writes one by one", len(batch))
             grouped = self._commit_one_by_one(grouped)
+        self._release(batch)
         self.committed_batches += 1
         for item in batch:
             if item.done is not None:
@@ -162,6 +196,46 @@ class Writer:
                 except Exception:
                     logger.exception("store listener %r failed", listener)
 
+    def _transaction(self, writes: dict[str, list[Any]]) -> None:
+        """Commit the writes in one transaction, with any gaps recorded since the last commit."""
+        gaps = self._gaps.take() if "store_gap" in self.handlers else []
+        try:
+            with self.engine.begin() as conn:
+                for kind, payloads in writes.items():
+                    self.handlers[kind](conn, payloads)
+                if gaps:
+                    self.handlers["store_gap"](conn, gaps)
+        except BaseException:
+            self._gaps.put_back(gaps)
+            raise
+
+    def _until_committed(self, commit: Callable[[], None]) -> None:
+        """Run commit(); while the store cannot write (disk full, database gone), keep the writes,
+        say so, and retry with backoff. Errors of the writes themselves are raised."""
+        delay = 0.2
+        while True:
+            try:
+                commit()
+            except Exception as exc:
+                if not store_unavailable(exc):
+                    raise
+                if self._health.down(exc):
+                    logger.error("store cannot write, holding writes and retrying: %s", self._health.error)
+                if self._stop.wait(delay):
+                    raise _Stopping(f"stopped while the store could not write: {self._health.error}") from None
+                delay = min(5.0, delay * 2)
+                continue
+            if self._health.up():
+                logger.warning("store writes again; held writes committed")
+            return
+
+    def _give_up(self, grouped: dict[str, list[_Item]], why: str) -> None:
+        for kind, items in grouped.items():
+            for item in items:
+                self._gaps.give_up(kind, item.payloads, why)
+                item.error = f"{kind} write given up: {why}"
+        logger.error("gave up %d writes: %s", sum(len(i.payloads) for items in grouped.values() for i in items), why)
+
     def _commit_one_by_one(self, grouped: dict[str, list[_Item]]) -> dict[str, list[_Item]]:
         kept: dict[str, list[_Item]] = {}
         for kind, items in grouped.items():
@@ -169,12 +243,18 @@ class Writer:
                 good = []
                 for payload in item.payloads:
                     try:
-                        with self.engine.begin() as conn:
-                            self.handlers[kind](conn, [payload])
+                        self._until_committed(lambda: self._transaction({kind: [payload]}))
                         good.append(payload)
+                    except _Stopping as stopping:
+                        self._gaps.give_up(kind, [payload], str(stopping))
+                        item.error = f"{kind} write given up: {stopping}"
                     except Exception as exc:
                         logger.warning("dropped a %s write: %s", kind, exc)
                         item.error = f"{kind} write failed: {exc}"
                 if good:
                     kept.setdefault(kind, []).append(_Item(kind, good, None))
         return kept
+
+
+class _Stopping(Exception):
+    """The writer was stopped while the store could not write: what it holds is given up."""

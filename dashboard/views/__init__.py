@@ -19,6 +19,7 @@ def register(app: Flask) -> None:
     from dashboard.views.history_api import history_api
     from dashboard.views.history_pages import history_pages
     from dashboard.views.pages import pages
+    from dashboard.views.store_banner import init_app as init_store_banner
     from dashboard.views.vendor import vendor
 
     app.register_blueprint(actions_api)
@@ -38,3 +39,4 @@ def register(app: Flask) -> None:
     app.register_blueprint(history_pages)  # ahead of pages: replaces its placeholder
     app.register_blueprint(pages)
     app.register_blueprint(vendor)
+    init_store_banner(app)
