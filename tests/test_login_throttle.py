@@ -125,3 +125,29 @@ def test_without_trusted_proxies_a_forwarded_for_header_is_ignored(app):
     assert attempt(client, "ann", PASSWORD, headers={"X-Forwarded-For": "198.51.100.9"}).status_code == 429
     plain = client.get("/login", headers={"X-Forwarded-Proto": "https"})
     assert "Strict-Transport-Security" not in plain.headers
+
+
+def test_two_writers_on_one_database_let_at_most_five_attempts_through(store, migrated_url):
+    """Counting and recording are one step on SQLite and PostgreSQL alike, across processes' writers."""
+    from dashboard.store import HANDLERS, Writer, make_engine
+
+    engine, writer = store
+    other_engine = make_engine(migrated_url)
+    other = Writer(other_engine, HANDLERS)
+    other.start()
+    try:
+        start, waits = threading.Barrier(40), []
+
+        def go(w):
+            start.wait()
+            waits.append(sessions.attempt(w, "ann", "10.0.0.3"))
+
+        threads = [threading.Thread(target=go, args=(writer if i % 2 else other,)) for i in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(waits) == 40 and waits.count(0) == sessions.MAX_FAILURES
+    finally:
+        other.stop()
+        other_engine.dispose()
