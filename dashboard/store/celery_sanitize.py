@@ -91,6 +91,15 @@ def _cut(text: str, limit: int) -> str:
     return text[:limit - len(mark)] + mark
 
 
+def _other(value: Any) -> Any:
+    """Any other field: text and finite numbers kept (bounded), anything nested or odd as bounded text."""
+    if isinstance(value, str):
+        return _text(_cut(value, OTHER_MAX))
+    if type(value) is bool or (type(value) in (int, float) and -2**63 < value < 2**63):
+        return value
+    return _text(_flat(value, OTHER_MAX))
+
+
 def _text(value: str) -> str:
     """Text any database takes: no NUL, no lone surrogates (both shown as escapes instead)."""
     if "\x00" in value:
@@ -104,18 +113,23 @@ def _text(value: str) -> str:
 
 
 def _number(value: Any, low: float, high: float, integer: bool) -> float | int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if not low <= value <= high:
-        return None
-    return int(value) if integer else float(value)
+    # NaN fails every comparison and infinities the range; bool is not a number here.
+    if (type(value) is float or type(value) is int) and low <= value <= high:
+        return int(value) if integer else float(value)
+    return None
 
 
 def sane_time(value: Any, now: float) -> float | None:
     """Epoch seconds from 2000 to a day ahead of `now`, else None."""
     return _number(value, EARLIEST, now + AHEAD, False)
+
+
+# Field -> how it is checked, looked up once per field (ingest's hot path).
+_TEXT, _TIME, _NUMBER, _LOAD, _SKIP = "text", "time", "number", "load", "skip"
+RULES: dict[str, tuple] = {**{k: (_TEXT, n) for k, n in SHORT.items()}, **{k: (_TEXT, TEXT_MAX) for k in LONG},
+                           **{k: (_TIME,) for k in TIMES}, **{k: (_NUMBER, *r) for k, r in NUMBERS.items()},
+                           "loadavg": (_LOAD,), NOTE: (_SKIP,), CLEANED: (_SKIP,)}
+MAX_FIELDS = 256
 
 
 def clean_event(event: Any) -> dict[str, Any] | None:
@@ -129,37 +143,37 @@ def clean_event(event: Any) -> dict[str, Any] | None:
     now = time.time()
     notes: list[str] = []
     clean: dict[str, Any] = {}
-    for key, value in list(event.items())[:NESTED_MAX * 4]:
-        if not isinstance(key, str) or len(key) > 64 or value is None or key in (NOTE, CLEANED):
+    fields = event.items() if len(event) <= MAX_FIELDS else list(event.items())[:MAX_FIELDS]
+    for key, value in fields:
+        if value is None:
             continue
-        if key in SHORT or key in LONG:
-            limit = SHORT.get(key, TEXT_MAX)
-            if not isinstance(value, str):
-                notes.append(f"{key} was not text ({_quote(value)}); kept as text")
-                value = _flat(value, limit)
-            elif len(value) > limit:
+        rule = RULES.get(key)
+        if rule is None:
+            if isinstance(key, str) and len(key) <= 64:
+                clean[key] = _other(value)
+        elif rule[0] is _TEXT:
+            limit = rule[1]
+            if type(value) is str and len(value) <= limit:
+                clean[key] = value if value.isascii() and "\x00" not in value else _text(value)
+            elif isinstance(value, str):
                 notes.append(f"{key} was {len(value):,} characters; cut to {limit:,}")
-                value = _cut(value, limit)
-            clean[key] = _text(value)
-        elif key in TIMES:
+                clean[key] = _text(_cut(value, limit))
+            else:
+                notes.append(f"{key} was not text ({_quote(value)}); kept as text")
+                clean[key] = _text(_flat(value, limit))
+        elif rule[0] is _TIME:
             clean[key] = sane_time(value, now)
             if clean[key] is None:
                 notes.append(f"{key} {_quote(value)} is out of range (2000 to a day ahead); time received used")
-        elif key in NUMBERS:
-            clean[key] = _number(value, *NUMBERS[key])
+        elif rule[0] is _NUMBER:
+            clean[key] = _number(value, *rule[1:])
             if clean[key] is None:
                 notes.append(f"{key} {_quote(value)} is out of range; dropped")
-        elif key == "loadavg":
+        elif rule[0] is _LOAD:
             numbers = [_number(v, 0.0, 1e6, False) for v in value[:3]] if isinstance(value, (list, tuple)) else []
             clean[key] = numbers if numbers and None not in numbers else None
             if clean[key] is None:
-                notes.append(f"loadavg {_quote(value)} is not three numbers; dropped")
-        elif isinstance(value, str):
-            clean[key] = _text(_cut(value, OTHER_MAX))
-        elif isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)):
-            clean[key] = value if not isinstance(value, int) or abs(value) < 2**63 else None
-        else:  # nested or odd: kept as bounded text, never as structure
-            clean[key] = _text(_flat(value, OTHER_MAX))
+                notes.append(f"{key} {_quote(value)} is not three numbers; dropped")
     if not isinstance(clean.get("type"), str):
         clean["type"] = ""
     if clean.get("timestamp") is None:
