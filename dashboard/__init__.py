@@ -8,8 +8,10 @@ from flask import Flask
 from flask_socketio import SocketIO
 
 from dashboard.auth.web import init_app as init_auth
-from dashboard.auth.web import socket_authorized
+from dashboard.auth.sockets import EXTENSION as SOCKETS, SocketGuard
 from dashboard.config import Settings, load_settings
+from dashboard.hardening import SafeJSON
+from dashboard.hardening import init_app as init_hardening
 from dashboard.live import LiveHub
 from dashboard.runtime import Runtime
 from dashboard.views.actions_api import LiveActionsNamespace
@@ -32,15 +34,17 @@ def create_app(settings: Settings | None = None, start: bool = True) -> Flask:
     # One SocketIO per app (not a module global) so that apps built one after another in a
     # process, as the tests do, never share rooms or handlers. Threading mode serves real
     # WebSockets through simple-websocket.
-    socketio = SocketIO(app, async_mode="threading", message_queue=settings.message_queue or None)
+    socketio = SocketIO(app, async_mode="threading", message_queue=settings.message_queue or None, json=SafeJSON)
     app.extensions["socketio"] = socketio
     hub = LiveHub(socketio)
     runtime = Runtime(settings, hub)
-    socketio.on_namespace(LiveActionsNamespace(hub, authorize=socket_authorized))
+    guard = app.extensions[SOCKETS] = SocketGuard(socketio, runtime)
+    socketio.on_namespace(LiveActionsNamespace(hub, guard=guard))
     app.extensions["jobdash"] = runtime
 
     from dashboard.views import register
 
+    init_hardening(app, settings.trusted_proxies)
     init_auth(app)
     register(app)
     if start:

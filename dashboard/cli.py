@@ -12,6 +12,7 @@ import click
 
 from dashboard.auth.users import ROLES
 from dashboard.config import ConfigError, Settings, load_settings
+from dashboard.hardening import QuietRequestHandler
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ def serve_app(app, host: str, port: int) -> None:
     _on_sigterm(runtime.stop)
     click.echo(f"jobdash: serving on http://{host}:{port}/")
     # Werkzeug's server is fine for one machine and the demo; README gives the gunicorn command.
-    app.extensions["socketio"].run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False)
+    app.extensions["socketio"].run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False,
+                                   request_handler=QuietRequestHandler)
 
 
 @click.group()
@@ -86,6 +88,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     from dashboard.store.auth_store import count_users
 
     settings = _checked(ctx.obj["config_path"])
+    if not settings.secret_key:
+        click.echo("jobdash: no secret_key is set, so each start makes a random one: every login ends when jobdash\n"
+                   "  restarts. Set secret_key in jobdash.toml (or JOBDASH_SECRET_KEY) to keep them.", err=True)
     app = create_app(settings)
     if not count_users(app.extensions["jobdash"].engine):
         settings.read_only = True

@@ -46,6 +46,11 @@ TOP_LEVEL: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "retention_tasks_max": (int, 10_000_000),
     # Socket.IO message queue (e.g. redis://) when several web processes share rooms.
     "message_queue": (str, ""),
+    # Reverse proxies in front of jobdash whose X-Forwarded-For/-Proto are trusted (0: none).
+    "trusted_proxies": (int, 0),
+    # A login session ends after this long without a request, and this long after login at most.
+    "session_idle_hours": ((int, float), 12),
+    "session_lifetime_hours": ((int, float), 7 * 24),
 }
 
 
@@ -84,6 +89,9 @@ class Settings:
     retention_tasks_days: float = 30
     retention_tasks_max: int = 10_000_000
     message_queue: str = ""
+    trusted_proxies: int = 0
+    session_idle_hours: float = 12
+    session_lifetime_hours: float = 7 * 24
     sources: list[SourceConfig] = field(default_factory=list)
     origin: str = "defaults"
 
@@ -168,6 +176,8 @@ def _apply_top_level(settings: Settings, origin: str, values: Mapping[str, Any],
         value = _coerce_env(origin, ENV_PREFIX + key.upper(), value, expected) if from_env else _check_type(origin, key, value, expected)
         if key == "port" and not 0 < value < 65536:
             raise ConfigError(origin, ENV_PREFIX + "PORT" if from_env else key, f"not a TCP port: {value}")
+        if key in ("trusted_proxies", "session_idle_hours", "session_lifetime_hours") and not 0 <= value < 1e6:
+            raise ConfigError(origin, ENV_PREFIX + key.upper() if from_env else key, f"out of range: {value}")
         setattr(settings, key, value)
 
 

@@ -99,31 +99,51 @@ class LiveHub:
                 logger.exception("live flush failed")
 
 
-class LiveNamespace(Namespace):
-    """Socket.IO handlers: join a page's room and receive its snapshot."""
+class OpenDoor:
+    """A socket guard that lets everyone in (the app passes auth.sockets.SocketGuard)."""
 
-    def __init__(self, hub: LiveHub, authorize: Callable[[], bool] = lambda: True):
+    def connect(self) -> bool:
+        return True
+
+    def may_join(self, room: str) -> str | None:
+        return None
+
+    def disconnected(self) -> None:
+        pass
+
+
+class LiveNamespace(Namespace):
+    """Socket.IO handlers: join a page's room and receive its snapshot; `guard` says who may."""
+
+    def __init__(self, hub: LiveHub, guard=None):
         super().__init__(NAMESPACE)
         self.hub = hub
-        self.authorize = authorize
+        self.guard = guard or OpenDoor()
 
     def on_connect(self, auth=None):
-        if not self.authorize():
+        if not self.guard.connect():
             logger.info("refused live connection from %s", request.remote_addr)
             return False
         return True
 
-    def on_join(self, data):
+    def on_disconnect(self, *reason):
+        self.guard.disconnected()
+
+    def on_join(self, data=None):
         room = data.get("room") if isinstance(data, dict) else None
         if not isinstance(room, str) or not self.hub.has_room(room):
             emit("error", {"error": f"unknown room {room!r}"})
             return {"ok": False, "error": "unknown room"}
+        refusal = self.guard.may_join(room)  # the session is checked again at every join
+        if refusal:
+            emit("error", {"error": refusal})
+            return {"ok": False, "error": refusal}
         # Join before reading the snapshot: a delta racing the read is then delivered, not lost.
         join_room(room)
         self.hub.send_snapshot(room, lambda snapshot: emit("snapshot", snapshot))
         return {"ok": True}
 
-    def on_leave(self, data):
+    def on_leave(self, data=None):
         room = data.get("room") if isinstance(data, dict) else None
         if isinstance(room, str):
             leave_room(room)

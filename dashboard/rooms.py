@@ -17,6 +17,8 @@ def celery_deltas(events: list[tuple[str, dict]]) -> dict[str, dict[str, Any]]:
     """Task and worker changes per Celery source room; the page re-reads its list from the API."""
     rooms: dict[str, dict[str, Any]] = {}
     for source, ev in events:
+        if not isinstance(ev, dict):  # nothing the store took (see store.celery_sanitize)
+            continue
         etype = ev.get("type", "")
         items = rooms.setdefault(f"celery/{source}", {})
         if etype in EVENT_STATE and ev.get("uuid"):

@@ -8,7 +8,7 @@ from bench.celery_stream import task_events
 from dashboard.store.celery_ingest import ARGSREPR_MAXSIZE, percentile, runtime_bin
 from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
 
-T0 = 1_800_000_000.0  # a whole minute
+T0 = 1_700_000_040.0  # a whole minute
 
 
 def ev(etype, uuid="t1", ts=T0, **fields):

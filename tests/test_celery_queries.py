@@ -7,7 +7,7 @@ from dashboard.store import HANDLERS, Writer, make_engine
 from dashboard.store.celery_queries import (QueryError, TaskFilter, decode_cursor, parse_search, task_detail,
                                             task_page, workers)
 
-T0 = 1_800_000_000.0
+T0 = 1_700_000_040.0
 
 
 @pytest.fixture

@@ -11,13 +11,30 @@ import urllib.request
 
 from sqlalchemy import inspect
 
+from dashboard.auth import tokens
+from dashboard.auth.users import add_user, find_user
 from dashboard.demo.processes import free_port
-from dashboard.store import make_engine
+from dashboard.store import HANDLERS, Writer, make_engine
+from dashboard.store.migrate import upgrade
 from dashboard.store.models import Base
 
 
 def jobdash(*args: str, config=None) -> list[str]:
     return [sys.executable, "-m", "dashboard.cli", *(["--config", str(config)] if config else []), *args]
+
+
+def api_token(database_url: str) -> str:
+    """A viewer's API token in a new database (readyz tells the collectors' status only to a login)."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    writer = Writer(engine, HANDLERS)
+    writer.start()
+    try:
+        add_user(writer, engine, "ops", "viewer", "long enough password")
+        return tokens.create(writer, find_user(engine, "ops"), "test")
+    finally:
+        writer.stop()
+        engine.dispose()
 
 
 def test_db_upgrade_creates_the_schema(tmp_path):
@@ -47,13 +64,15 @@ address = "tcp://127.0.0.1:{dead_port}"
 interval = 0.2
 timeout = 30
 """)
+    token = api_token(f"sqlite:///{tmp_path / 'j.db'}")
     proc = subprocess.Popen(jobdash("serve", "--port", str(port), config=config),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
+        ready = urllib.request.Request(f"http://127.0.0.1:{port}/readyz", headers={"Authorization": f"Bearer {token}"})
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+                with urllib.request.urlopen(ready, timeout=2) as resp:
                     report = json.load(resp)
                     break
             except OSError:

@@ -95,9 +95,10 @@ def test_unknown_room_is_refused_and_joins_nothing(live_app):
     assert received(client, "delta") == []
 
 
-def test_healthz_and_readyz(client):
+def test_healthz_and_readyz(app, client):
     assert client.get("/healthz").json == {"ok": True}
-    ready = client.get("/readyz")
+    assert client.get("/readyz").json == {"ok": True}  # anonymous: ready or not, nothing more
+    ready = login(app, "viewer").get("/readyz")
     assert ready.status_code == 200
     assert ready.json["store"]["ok"] and ready.json["store"]["size_bytes"] > 0
     assert ready.json["writer"]["running"] and ready.json["writer"]["ok"]

@@ -81,16 +81,17 @@ def csrf_ok() -> bool:
 
 
 def session_user() -> User | None:
-    """The user of this request's (or this socket's) server-side session, checked now."""
-    user = sessions.user_of(current_app.extensions["jobdash"].engine, session.get("sid"))
-    if user is None and session.get("sid"):
-        session.pop("sid")  # ended or expired: drop it from the cookie too
-    return user
-
-
-def socket_authorized() -> bool:
-    """Socket.IO connect hook: only a logged-in session may connect."""
-    return session_user() is not None
+    """The user of this request's (or this socket's) server-side session, checked now; its use noted."""
+    runtime = current_app.extensions["jobdash"]
+    settings = runtime.settings
+    found = sessions.lookup(runtime.engine, session.get("sid"), settings.session_idle_hours * 3600,
+                            settings.session_lifetime_hours * 3600)
+    if found is None:
+        if session.get("sid"):
+            session.pop("sid")  # ended, expired or idle too long: drop it from the cookie too
+        return None
+    sessions.touch(runtime.writer, session["sid"], found[1])
+    return found[0]
 
 
 def audit_event(outcome: str, user: User | None = None, name: str = "", target: str = "",
@@ -118,7 +119,7 @@ def safe_next(target: str | None) -> str:
 
 def _identify() -> tuple[User | None, str]:
     header = request.headers.get("Authorization", "")
-    if request.path.startswith(API_PATHS) and header:
+    if (request.path.startswith(API_PATHS) or request.endpoint == "api.readyz") and header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer":
             # A bad token is a failed login, never a fall-back to the cookie.

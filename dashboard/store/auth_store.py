@@ -46,10 +46,34 @@ def end_sessions(conn: Connection, payloads: list[dict[str, Any]]) -> None:
     conn.execute(delete(LoginSession).where(LoginSession.id_hash.in_([p["id_hash"] for p in payloads])))
 
 
-def add_login_failures(conn: Connection, payloads: list[dict[str, Any]]) -> None:
-    """Record failures; those older than the throttling window are swept at the same time."""
-    conn.execute(delete(LoginFailure).where(LoginFailure.ts < min(p["forget_before"] for p in payloads)))
-    conn.execute(insert(LoginFailure), [{k: p[k] for k in ("name", "ip", "ts")} for p in payloads])
+def record_login_attempts(conn: Connection, payloads: list[dict[str, Any]]) -> None:
+    """Count each attempt's failures and, unless its `decide` says wait, record it as one.
+
+    Counting and recording happen in one serialised step: the writer is the only writer of its
+    process, and on PostgreSQL a table lock keeps other processes' writers out until commit.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE login_failures IN SHARE ROW EXCLUSIVE MODE")
+    conn.execute(delete(LoginFailure).where(LoginFailure.ts < min(p["since"] for p in payloads)))
+    f = LoginFailure
+
+    def times(since: float, *where) -> list[float]:
+        return list(conn.execute(select(f.ts).where(f.ts >= since, *where).order_by(f.ts)).scalars())
+
+    for p in payloads:
+        own = times(p["since"], f.name == p["name"], f.ip == p["key"])
+        # A trusted browser is held to its own count only (see auth.sessions).
+        by_ip = [] if p["trusted"] else times(p["since"], f.ip == p["ip"])
+        by_name = [] if p["trusted"] else times(p["since"], f.name == p["name"], ~f.ip.startswith("device:"))
+        p["wait"] = p["decide"](p["ts"], own, by_ip, by_name)
+        if p["wait"] <= 0:
+            conn.execute(insert(LoginFailure).values(name=p["name"], ip=p["key"], ts=p["ts"]))
+
+
+def touch_sessions(conn: Connection, payloads: list[dict[str, Any]]) -> None:
+    for p in payloads:
+        conn.execute(update(LoginSession).where(LoginSession.id_hash == p["id_hash"])
+                     .values(last_seen_at=p["last_seen_at"]))
 
 
 def clear_login_failures(conn: Connection, payloads: list[dict[str, Any]]) -> None:
@@ -74,7 +98,8 @@ HANDLERS = {
     "user_remove": remove_users,
     "session_start": start_sessions,
     "session_end": end_sessions,
-    "login_failure": add_login_failures,
+    "login_attempt": record_login_attempts,
+    "session_touch": touch_sessions,
     "login_failures_clear": clear_login_failures,
     "token_add": add_tokens,
     "token_revoke": revoke_tokens,
@@ -100,22 +125,16 @@ def count_users(engine: Engine) -> int:
         return conn.execute(select(func.count()).select_from(User)).scalar_one()
 
 
-def session_user(engine: Engine, id_hash: str, now: float) -> dict[str, Any] | None:
-    """The user of an unexpired session, or None."""
+def session_user(engine: Engine, id_hash: str, now: float, idle: float, lifetime: float) -> dict[str, Any] | None:
+    """The user of a session neither expired, older than `lifetime` nor idle for `idle`; with its last use."""
+    s = LoginSession
+    last_seen = func.coalesce(s.last_seen_at, s.created_at)
     with engine.connect() as conn:
         row = conn.execute(
-            select(*USER_COLUMNS).join(LoginSession, LoginSession.user_id == User.id)
-            .where(LoginSession.id_hash == id_hash, LoginSession.expires_at > now)
+            select(*USER_COLUMNS, last_seen.label("last_seen")).join(s, s.user_id == User.id)
+            .where(s.id_hash == id_hash, s.expires_at > now, s.created_at > now - lifetime, last_seen > now - idle)
         ).mappings().first()
         return dict(row) if row else None
-
-
-def login_failure_times(engine: Engine, name: str, ip: str, since: float) -> list[float]:
-    with engine.connect() as conn:
-        return list(conn.execute(
-            select(LoginFailure.ts).where(LoginFailure.name == name, LoginFailure.ip == ip, LoginFailure.ts >= since)
-            .order_by(LoginFailure.ts)
-        ).scalars())
 
 
 def token_user(engine: Engine, token_hash: str) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from dashboard.store.celery_models import CeleryHour, CeleryMinute, CeleryTask, CeleryWorker
+from dashboard.store.celery_sanitize import NOTE, clean_event
 from dashboard.store.db import upsert_rows
 
 # Celery's argsrepr/kwargsrepr limit (celery.app.amqp: saferepr(args, 1024)); a repr that long
@@ -166,6 +167,8 @@ def _fold_task(rows: dict, source: str, ev: dict) -> None:
         row["result"] = _storable(ev["result"])
     if ev.get("hostname") and etype != "task-sent":
         row["worker"] = _storable(ev["hostname"])
+    if ev.get(NOTE):
+        row["note"] = ev[NOTE]
 
 
 def _fold_worker(rows: dict, source: str, ev: dict) -> None:
@@ -182,6 +185,8 @@ def _fold_worker(rows: dict, source: str, ev: dict) -> None:
             row[field] = ev[field]
     if ev.get("loadavg") is not None:
         row["loadavg"] = list(ev["loadavg"])
+    if ev.get(NOTE):
+        row["note"] = ev[NOTE]
 
 
 def _as_db(row: dict, columns: Iterable[str], json_columns: tuple[str, ...] = ()) -> tuple:
@@ -280,7 +285,10 @@ def write_events(conn: Connection, items: list[tuple[str, dict]]) -> None:
     workers: dict[tuple[str, str], dict] = {}
     outcomes: list[tuple] = []
     for source, ev in items:
-        etype = ev.get("type", "")
+        ev = clean_event(ev)  # every field of every event checked and clamped, here only
+        if ev is None:
+            continue
+        etype = ev["type"]
         if etype in EVENT_STATE and ev.get("uuid"):
             _fold_task(tasks, source, ev)
             if etype in OUTCOMES:

@@ -79,6 +79,8 @@ class CeleryWorker(Base):
     # From inspect: pool, queues, prefetch and the rest of `stats`.
     info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[float] = mapped_column(Float)
+    # What jobdash last had to clamp in the worker's events (see store.celery_sanitize).
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class _Outcomes:

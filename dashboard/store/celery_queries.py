@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard.store.celery_ingest import EVENT_STATE, merge_outcomes, no_outcomes, percentile
 from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
+from dashboard.store.safe_values import finite
 
 # LOST: jobdash's own verdict for a task no worker holds and no backend can settle.
 STATES = sorted({*EVENT_STATE.values(), "LOST"})
@@ -214,13 +215,18 @@ def workers(engine: Engine, source: str, now: float | None = None) -> list[dict[
         rows = [dict(r) for r in conn.execute(
             select(CeleryWorker).where(CeleryWorker.source == source).order_by(CeleryWorker.hostname)).mappings()]
     for w in rows:
-        age = now - w["last_heartbeat"] if w["last_heartbeat"] else None
+        # Any stored value is checked as it is read: rows from before the ingest clamp may hold anything.
+        heartbeat = finite(w["last_heartbeat"])
+        age = now - heartbeat if heartbeat else None
         w["heartbeat_age"] = age
-        info = w["info"] or {}
-        pinged = info.get("pinged_at")
-        by_ping = pinged is not None and now - pinged <= 2 * info.get("poll_interval", 5.0)
-        w["online"] = bool(w["online"]) and age is not None and age <= 2 * (w["freq"] or 2.0) or by_ping
-        w["drained"] = info.get("drained") or []
+        info = w["info"] if isinstance(w["info"], dict) else {}
+        pinged = finite(info.get("pinged_at"))
+        by_ping = pinged is not None and now - pinged <= 2 * (finite(info.get("poll_interval")) or 5.0)
+        w["online"] = bool(w["online"]) and age is not None and age <= 2 * (finite(w["freq"]) or 2.0) or by_ping
+        loads = [finite(v) for v in w["loadavg"]] if isinstance(w["loadavg"], list) else []
+        w["loadavg"] = loads if loads and None not in loads else None
+        drained = info.get("drained")
+        w["drained"] = [str(q) for q in drained] if isinstance(drained, list) else []
     return rows
 
 

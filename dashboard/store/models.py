@@ -97,6 +97,8 @@ class LoginSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
+    # Last request seen (updated at most once a minute): the idle timeout counts from here.
+    last_seen_at: Mapped[float | None] = mapped_column(Float)
 
 
 class LoginFailure(Base):

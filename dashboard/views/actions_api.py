@@ -41,7 +41,7 @@ def run_action(name: str):
 class LiveActionsNamespace(LiveNamespace):
     """The /live namespace plus the `action` event: {name, source, target, params, csrf}."""
 
-    def on_action(self, data: Any) -> dict[str, Any]:
+    def on_action(self, data: Any = None) -> dict[str, Any]:
         # The socket was logged in when it connected; check again now: a logout ends its powers.
         user = session_user()
         if user is None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
+from dashboard.auth.web import current_user
+
 api = Blueprint("api", __name__)
 
 
@@ -20,9 +22,12 @@ def healthz():
 
 @api.get("/readyz")
 def readyz():
-    """The store is reachable; each collector's status alongside."""
+    """The store is reachable; each collector's status alongside, for a login or a token only."""
     report = current_app.extensions["jobdash"].readiness()
-    return jsonify(report), 200 if report["ok"] else 503
+    status = 200 if report["ok"] else 503
+    if current_user() is None:
+        return jsonify(ok=report["ok"]), status  # sources, addresses and errors are not for anyone
+    return jsonify(report), status
 
 
 @api.get("/api/overview")

@@ -11,15 +11,18 @@ from flask import Blueprint, Response, current_app, render_template, request
 
 from dashboard.auth.web import requires_role
 from dashboard.store.audit_log import AuditFilter, read_audit
+from dashboard.store.safe_values import impossible, utc_moment
 
 audit_pages = Blueprint("audit", __name__)
 
 PAGE_ROWS = 500
 CSV_ROWS = 100_000
 OUTCOMES = ("ok", "failed", "refused")
+FILTER_KEYS = ("user", "action", "outcome", "since", "until")
 CSV_COLUMNS = ("time", "user", "role", "via", "source", "action", "target", "params", "outcome", "error")
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Line feed and the full-width forms too: some spreadsheets fold those to the ASCII ones.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
 
 
 def _instant(text: str, end_of_day: bool) -> float:
@@ -41,7 +44,7 @@ def _filters(args) -> tuple[AuditFilter, list[str]]:
         if text:
             try:
                 times[key] = _instant(text, end_of_day=key == "until")
-            except ValueError:
+            except (ValueError, OverflowError):
                 problems.append(f"{key}: {text!r} is not a date like 2026-01-31 or 2026-01-31T14:05 (UTC)")
     outcome = args.get("outcome", "")
     if outcome and outcome not in OUTCOMES:
@@ -53,7 +56,8 @@ def _filters(args) -> tuple[AuditFilter, list[str]]:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    moment = utc_moment(ts)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else impossible(ts)
 
 
 def _params_text(params: Any) -> str:
@@ -67,8 +71,10 @@ def audit():
     rows = read_audit(current_app.extensions["jobdash"].engine, where, limit=PAGE_ROWS)
     for row in rows:
         row["params_text"] = _params_text(row["params"])
+    # Only the filters go on to the export link: other keys (endpoint=...) would clash with url_for's own.
+    export_args = {k: v for k in FILTER_KEYS if (v := request.args.get(k))}
     return render_template("audit.html", page="audit", title="Audit", rows=rows, args=request.args,
-                           problems=problems, outcomes=OUTCOMES, page_rows=PAGE_ROWS)
+                           export_args=export_args, problems=problems, outcomes=OUTCOMES, page_rows=PAGE_ROWS)
 
 
 def csv_cell(value: Any) -> str:

@@ -5,9 +5,10 @@ import math
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session, url_for
 
-from dashboard.auth import csrf, sessions
+from dashboard.auth import csrf, devices, sessions
 from dashboard.auth import tokens as api_tokens
 from dashboard.auth import users as accounts
+from dashboard.auth.sockets import end_socket_sessions
 from dashboard.auth.web import audit_event, audited_as, current_user, requires_role, safe_next
 from dashboard.store import auth_store
 
@@ -29,33 +30,38 @@ def login():
         return render_template("login.html", page="login", next=next_url)
     runtime = _runtime()
     name, password = request.form.get("name", "").strip(), request.form.get("password", "")
-    ip = request.remote_addr or ""
-    wait = sessions.retry_after(runtime.engine, name, ip)
+    ip = request.remote_addr or ""  # the client's, behind trusted_proxies proxies
+    device = devices.known_for(name)
+    wait = sessions.attempt(runtime.writer, name, ip, device)
     if wait:
         audit_event("refused", name=name, error=f"too many failed logins from {ip}; retry in {wait} s")
-        error = f"Too many failed attempts. Try again in {math.ceil(wait / 60)} min."
+        later = f"{wait} s" if wait < 120 else f"{math.ceil(wait / 60)} min"
+        error = f"Too many failed attempts. Try again in {later}."
         return (render_template("login.html", page="login", next=next_url, name=name, error=error), 429,
                 {"Retry-After": str(wait)})
     user = accounts.authenticate(runtime.engine, name, password)
-    if user is None:
-        sessions.record_failure(runtime.writer, name, ip)
+    if user is None:  # the attempt stays recorded as a failure
         audit_event("failed", name=name, error=f"wrong name or password (from {ip})")
         return render_template("login.html", page="login", next=next_url, name=name,
                                error="Wrong name or password."), 401
-    sessions.clear_failures(runtime.writer, name, ip)
+    sessions.clear_failures(runtime.writer, name, sessions.key_of(ip, device))
     if session.get("sid"):
+        end_socket_sessions(session_ids=[session["sid"]])
         sessions.end(runtime.writer, session["sid"])
     # A fresh session id at login: one planted in the browser beforehand is worth nothing.
     session.clear()
-    session["sid"] = sessions.start(runtime.writer, user)
+    session["sid"] = sessions.start(runtime.writer, user, runtime.settings.session_lifetime_hours * 3600)
     audit_event("ok", user=user)
-    return redirect(next_url)
+    response = redirect(next_url)
+    devices.remember(response, user.name)
+    return response
 
 
 @auth.post("/logout")
 @audited_as("auth.logout")
 def logout():
     """End the session on the server, so that even a copy of the cookie is logged out."""
+    end_socket_sessions(session_ids=[session["sid"]])
     sessions.end(_runtime().writer, session["sid"])
     audit_event("ok")
     session.clear()
@@ -151,6 +157,7 @@ def remove_user(name: str):
         if name == current_user().name:
             raise ValueError("you cannot remove yourself; another admin can")
         accounts.remove_user(runtime.writer, runtime.engine, name)
+        end_socket_sessions(user_name=name)
     except ValueError as exc:
         audit_event("refused", target=name, error=str(exc))
         return _users_page(400, error=str(exc))

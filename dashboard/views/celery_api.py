@@ -13,6 +13,7 @@ from dashboard.store.timeseries import read_series, series_labels
 celery_api = Blueprint("celery_api", __name__, url_prefix="/api/celery")
 
 MAX_LIMIT = 500
+LATEST_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 
 
 @celery_api.after_request
@@ -48,16 +49,19 @@ def parse_time(key: str, raw: str) -> float | None:
     if not raw:
         return None
     try:
-        return float(raw)
+        seconds = float(raw)
     except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise q.QueryError(f"{key}: {raw!r} is neither epoch seconds nor a time like 2026-11-27T10:00 (UTC)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+        try:
+            moment = datetime.fromisoformat(raw)
+        except ValueError:
+            raise q.QueryError(f"{key}: {raw[:80]!r} is neither epoch seconds nor a time like 2026-11-27T10:00 (UTC)") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        seconds = moment.timestamp()
+    # nan, inf and times no calendar holds would break every page that shows them.
+    if not LATEST_TIME >= seconds >= 0:
+        raise q.QueryError(f"{key}: {raw[:80]!r} is not a time from 1970 to 9999")
+    return seconds
 
 
 def _time_arg(key: str) -> float | None:

@@ -5,7 +5,6 @@ import json
 import logging
 import math
 import time
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +13,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from dashboard.actions import REGISTRY
 from dashboard.store import celery_queries as q
 from dashboard.views.celery_api import parse_time
+from dashboard.store.safe_values import finite, impossible, utc_moment
 from dashboard.store.timeseries import read_series, series_labels
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,8 @@ def api_query(flt: q.TaskFilter) -> str:
 def iso_utc(ts: float | None, timespec: str = "seconds") -> str:
     if ts is None:
         return ""
-    return datetime.fromtimestamp(float(ts), timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
+    moment = utc_moment(ts)
+    return moment.isoformat(timespec=timespec).replace("+00:00", "Z") if moment else impossible(ts)
 
 
 @celery_pages.app_template_filter("iso_ms")
@@ -121,6 +122,8 @@ def secs(value: float | None) -> str:
     """A duration, short: 850 ms / 1.25 s / 3 min 20 s / 2 h 5 min (static/js/celery_common.js agrees)."""
     if value is None:
         return "–"
+    if finite(value) is None:
+        return str(value)
     value = float(value)
     if value < 1:
         return f"{value * 1000:.0f} ms"

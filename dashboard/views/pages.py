@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from dashboard.store.safe_values import finite, impossible, utc_moment
 
 pages = Blueprint("pages", __name__)
 
@@ -66,6 +66,8 @@ def ago(ts: float | None, now: float | None = None) -> str:
     """'12 s ago' style age of an epoch timestamp; 'never' for None (static/js/overview.js agrees)."""
     if ts is None:
         return "never"
+    if utc_moment(ts) is None:
+        return impossible(ts)
     age = max(0, int((now or time.time()) - float(ts)))
     if age < 60:
         return f"{age} s ago"
@@ -80,7 +82,8 @@ def ago(ts: float | None, now: float | None = None) -> str:
 def iso(ts: float | None) -> str:
     if ts is None:
         return ""
-    return datetime.fromtimestamp(float(ts), timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    moment = utc_moment(ts)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else impossible(ts)
 
 
 @pages.app_template_filter("num")
@@ -92,7 +95,7 @@ def num(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if not isinstance(value, (int, float)):
+    if not isinstance(value, (int, float)) or finite(value) is None:
         return str(value)
     if abs(value) >= 100_000:
         for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):

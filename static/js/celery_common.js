@@ -33,7 +33,9 @@ export function ago(ts, at = now()) {
 
 export function iso(ts, ms = false) {
   if (ts === null || ts === undefined || ts === "") return "";
-  const text = new Date(Number(ts) * 1000).toISOString();
+  const date = new Date(Number(ts) * 1000);
+  if (Number.isNaN(date.getTime())) return `impossible time ${ts}`;  // as the server shows it
+  const text = date.toISOString();
   return ms ? text : text.replace(/\.\d+Z$/, "Z");
 }
 

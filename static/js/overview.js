@@ -38,7 +38,9 @@ function formatNumber(value) {
 }
 
 function iso(ts) {
-  return ts === null || ts === undefined ? "" : new Date(ts * 1000).toISOString().replace(/\.\d+Z$/, "Z");
+  if (ts === null || ts === undefined) return "";
+  const date = new Date(ts * 1000);
+  return Number.isNaN(date.getTime()) ? `impossible time ${ts}` : date.toISOString().replace(/\.\d+Z$/, "Z");
 }
 
 function setTime(el, ts) {

@@ -1,0 +1,187 @@
+"""Validate and clamp every field of a Celery event before it reaches the store.
+
+Anyone who can publish to a broker can forge events, so nothing in one is trusted: times are
+kept to a sane range, numbers to their columns' range, text to its column's length, and
+anything nested is flattened to bounded text. What had to change is said in the event's
+`jobdash_note` (stored as the task's note), quoting the original value, so a clamp is visible.
+"""
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from typing import Any
+
+# Celery events are stamped by the sender's clock; before 2000 or over a day ahead is forged.
+EARLIEST = 946_684_800.0  # 2000-01-01T00:00:00Z
+AHEAD = 86_400.0
+NOTE = "jobdash_note"
+# Marks an event already cleaned, with a value no sender can know: cleaning then costs nothing
+# the second time (a batch retried one by one, the live rooms reading the same event).
+CLEANED = "jobdash_cleaned"
+_TOKEN = secrets.token_hex(16)
+
+TEXT_MAX = 4 * 1024 * 1024  # args, kwargs, result, exception, traceback
+QUOTE_MAX = 80  # how much of an out-of-range original the note quotes
+# Fields stored in a String(n) column: their length.
+SHORT = {"uuid": 64, "type": 32, "hostname": 255, "name": 255, "queue": 255, "exchange": 255, "routing_key": 255,
+         "eta": 64, "expires": 64, "parent_id": 64, "root_id": 64, "sw_ident": 64, "sw_ver": 64, "sw_sys": 64}
+LONG = ("args", "kwargs", "result", "exception", "traceback")
+TIMES = ("timestamp", "local_received")
+# Numbers: (lowest, highest, integer?). Integers fit a 32-bit column.
+NUMBERS = {"retries": (0, 1_000_000, True), "active": (0, 1_000_000, True), "processed": (0, 2**31 - 1, True),
+           "runtime": (0.0, 366 * 86_400.0, False), "freq": (0.0, 86_400.0, False),
+           "clock": (0, 2**63 - 1, True), "pid": (0, 2**31 - 1, True), "utcoffset": (-24, 24, True)}
+OTHER_MAX = 1024  # any other field: scalars only, text this long at most
+NESTED_MAX = 64  # items of anything nested that is flattened to text
+
+
+def _quote(value: Any) -> str:
+    text = _flat(value, OTHER_MAX)
+    return text if len(text) <= QUOTE_MAX else text[:QUOTE_MAX - 1] + "…"
+
+
+def _flat(value: Any, limit: int) -> str:
+    """Bounded text of any value, nested ones included, without recursion."""
+    parts: list[str] = []
+    stack: list[Any] = [value]
+    size = 0
+    while stack and size <= limit:
+        item = stack.pop()
+        if isinstance(item, _Close):
+            text = item.text
+        elif isinstance(item, dict):
+            pairs = list(item.items())[:NESTED_MAX]
+            stack.append(_Close("}"))
+            for j in range(len(pairs) - 1, -1, -1):  # pushed last to first, so popped in order
+                stack += [pairs[j][1], _Close(f"{', ' if j else ''}{_scalar_text(pairs[j][0])}: ")]
+            text = "{"
+        elif isinstance(item, (list, tuple)):
+            seq = list(item)[:NESTED_MAX]
+            stack.append(_Close("]"))
+            for j in range(len(seq) - 1, -1, -1):
+                stack += [seq[j], *([_Close(", ")] if j else [])]
+            text = "["
+        else:
+            text = _scalar_text(item)
+        parts.append(text)
+        size += len(text)
+    return _cut("".join(parts), limit)
+
+
+class _Close:
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value[:OTHER_MAX])
+    if isinstance(value, (bool, int, float)) or value is None:
+        return repr(value) if not isinstance(value, int) or abs(value) < 10**30 else f"{value:.3e}"
+    return f"<{type(value).__name__}>"
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    mark = f"…[cut by jobdash at {limit:,} of {len(text):,} characters]" if limit > 200 else "…"
+    return text[:limit - len(mark)] + mark
+
+
+def _other(value: Any) -> Any:
+    """Any other field: text and finite numbers kept (bounded), anything nested or odd as bounded text."""
+    if isinstance(value, str):
+        return _text(_cut(value, OTHER_MAX))
+    if type(value) is bool or (type(value) in (int, float) and -2**63 < value < 2**63):
+        return value
+    return _text(_flat(value, OTHER_MAX))
+
+
+def _text(value: str) -> str:
+    """Text any database takes: no NUL, no lone surrogates (both shown as escapes instead)."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\\x00")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def _number(value: Any, low: float, high: float, integer: bool) -> float | int | None:
+    # NaN fails every comparison and infinities the range; bool is not a number here.
+    if (type(value) is float or type(value) is int) and low <= value <= high:
+        return int(value) if integer else float(value)
+    return None
+
+
+def sane_time(value: Any, now: float) -> float | None:
+    """Epoch seconds from 2000 to a day ahead of `now`, else None."""
+    return _number(value, EARLIEST, now + AHEAD, False)
+
+
+# Field -> how it is checked, looked up once per field (ingest's hot path).
+_TEXT, _TIME, _NUMBER, _LOAD, _SKIP = "text", "time", "number", "load", "skip"
+RULES: dict[str, tuple] = {**{k: (_TEXT, n) for k, n in SHORT.items()}, **{k: (_TEXT, TEXT_MAX) for k in LONG},
+                           **{k: (_TIME,) for k in TIMES}, **{k: (_NUMBER, *r) for k, r in NUMBERS.items()},
+                           "loadavg": (_LOAD,), NOTE: (_SKIP,), CLEANED: (_SKIP,)}
+MAX_FIELDS = 256
+
+
+def clean_event(event: Any) -> dict[str, Any] | None:
+    """The event with every field checked and clamped, in place; None when it is not a dict.
+
+    An event without a usable type becomes type "" (ignored by the store)."""
+    if not isinstance(event, dict):
+        return None
+    if event.get(CLEANED) == _TOKEN:
+        return event
+    now = time.time()
+    notes: list[str] = []
+    clean: dict[str, Any] = {}
+    fields = event.items() if len(event) <= MAX_FIELDS else list(event.items())[:MAX_FIELDS]
+    for key, value in fields:
+        if value is None:
+            continue
+        rule = RULES.get(key)
+        if rule is None:
+            if isinstance(key, str) and len(key) <= 64:
+                clean[key] = _other(value)
+        elif rule[0] is _TEXT:
+            limit = rule[1]
+            if type(value) is str and len(value) <= limit:
+                clean[key] = value if value.isascii() and "\x00" not in value else _text(value)
+            elif isinstance(value, str):
+                notes.append(f"{key} was {len(value):,} characters; cut to {limit:,}")
+                clean[key] = _text(_cut(value, limit))
+            else:
+                notes.append(f"{key} was not text ({_quote(value)}); kept as text")
+                clean[key] = _text(_flat(value, limit))
+        elif rule[0] is _TIME:
+            clean[key] = sane_time(value, now)
+            if clean[key] is None:
+                notes.append(f"{key} {_quote(value)} is out of range (2000 to a day ahead); time received used")
+        elif rule[0] is _NUMBER:
+            clean[key] = _number(value, *rule[1:])
+            if clean[key] is None:
+                notes.append(f"{key} {_quote(value)} is out of range; dropped")
+        elif rule[0] is _LOAD:
+            numbers = [_number(v, 0.0, 1e6, False) for v in value[:3]] if isinstance(value, (list, tuple)) else []
+            clean[key] = numbers if numbers and None not in numbers else None
+            if clean[key] is None:
+                notes.append(f"{key} {_quote(value)} is not three numbers; dropped")
+    if not isinstance(clean.get("type"), str):
+        clean["type"] = ""
+    if clean.get("timestamp") is None:
+        # No trustworthy time: when it reached the collector, else now.
+        clean["timestamp"] = clean.get("local_received") or now
+    if notes:
+        clean[NOTE] = _cut("event " + clean["type"] + ": " + "; ".join(notes), 2000)
+    clean[CLEANED] = _TOKEN
+    event.clear()
+    event.update(clean)
+    return event
