@@ -79,6 +79,8 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     # Chatty libraries: their INFO lines drown jobdash's own.
     for name in ("alembic.runtime.plugins", "kafka", "distributed", "werkzeug", "kombu"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # kafka-python warns of its own event loop running slow whenever the machine is busy.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     ctx.obj = {"config_path": config_path}
 
 

@@ -1,7 +1,10 @@
 """What a new user meets first: `make setup` runs once, `jobdash demo` starts with a clear login
-block and stops on Ctrl-C within 5 s, every process it started gone, ending with "stopped"."""
+block and stops on Ctrl-C within 5 s, every process it started gone, ending with "stopped".
+The demo test also takes the README's screenshot: `JOBDASH_UPDATE_SCREENSHOT=1 pytest
+tests/test_start_stop.py -k demo` regenerates docs/screenshot.png from the running demo."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -15,6 +18,8 @@ import psutil
 import pytest
 
 from dashboard.demo.processes import free_port
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, expect, playwright_api
+from tests.test_browser_new_user import ARTIFACTS
 
 REPO = Path(__file__).resolve().parents[1]
 NOISE = ("Traceback", "No hostname was supplied", "production deployment", "ERROR", "WARNING", "!!")
@@ -62,6 +67,34 @@ def start_demo(workdir: Path, port: int) -> tuple[subprocess.Popen, Output]:
     return proc, Output(proc)
 
 
+def shoot_overview(base: str, password: str) -> None:
+    """Log in to the running demo as a user would and photograph the overview once every source is
+    up and the sparklines drawn: kept under test-artifacts/, and as the README's picture when
+    JOBDASH_UPDATE_SCREENSHOT=1."""
+    if not Path(CHROMIUM).exists():
+        return
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 760})
+            page.goto(base + "/login")
+            page.fill('input[name="name"]', "admin")
+            page.fill('input[name="password"]', password)
+            page.click('button[type="submit"]')
+            cards = page.locator("#cards > article.card")
+            expect(cards).to_have_count(3, timeout=30_000)
+            for index in range(3):
+                expect(cards.nth(index)).to_have_attribute("data-state", "up", timeout=90_000)
+            expect(page.locator('article.card[data-key="celery/demo"] [data-field="spark"]')).to_be_visible(timeout=60_000)
+            expect(page.locator("#attention")).not_to_have_attribute("data-state", "loading")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "demo-overview-1400.png"))
+            if os.environ.get("JOBDASH_UPDATE_SCREENSHOT") == "1":
+                page.screenshot(path=str(REPO / "docs" / "screenshot.png"))
+        finally:
+            browser.close()
+
+
 def test_demo_prints_one_login_block_last_and_stops_within_five_seconds_on_ctrl_c(tmp_path):
     workdir = tmp_path / ".demo"
     passwords = []
@@ -76,6 +109,8 @@ def test_demo_prints_one_login_block_last_and_stops_within_five_seconds_on_ctrl_
             assert f"http://127.0.0.1:{port}/login" in block and "user      admin" in block
             passwords.append(re.search(r"password  (\S+)", block).group(1))
             assert out.lines[-1].startswith("-" * 20), f"printed after the login block:\n{text}"
+            if len(passwords) == 1:
+                shoot_overview(f"http://127.0.0.1:{port}", passwords[0])
             took = stop_within(proc, signal.SIGINT, 5)
         finally:
             if proc.poll() is None:

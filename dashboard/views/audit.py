@@ -52,6 +52,10 @@ def _filters(args) -> tuple[AuditFilter, list[str]]:
     return where, problems
 
 
+# Parameters longer than this show their start and open in place to the whole text.
+PARAMS_INLINE_MAX = 48
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -68,6 +72,7 @@ def audit():
     for row in rows:
         row["params_text"] = _params_text(row["params"])
     return render_template("audit.html", page="audit", title="Audit", rows=rows, args=request.args,
+                           params_inline_max=PARAMS_INLINE_MAX,
                            problems=problems, outcomes=OUTCOMES, page_rows=PAGE_ROWS)
 
 

@@ -27,7 +27,10 @@ function align(seriesList) {
   return [xs, ...ys];
 }
 
-function draw(el, series, data, axisLabel, valueFormat) {
+// Tick steps for counts: whole numbers only (no "1, 1, 1, 0, 0" from 0.25 steps rounded).
+const INTEGER_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
+function draw(el, series, data, axisLabel, valueFormat, integer = false) {
   const old = charts.find((c) => c.el === el);
   if (old) {
     old.plot.destroy();
@@ -40,7 +43,8 @@ function draw(el, series, data, axisLabel, valueFormat) {
       label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
       points: { show: false }, value: (_u, v) => (v == null ? "–" : valueFormat(v)),
     }))],
-    axes: [{}, { label: axisLabel, values: (_u, ticks) => ticks.map(valueFormat), size: 70 }],
+    axes: [{}, { label: axisLabel, values: (_u, ticks) => ticks.map(valueFormat), size: 70,
+      ...(integer ? { incrs: INTEGER_INCRS } : {}) }],
   }, data, el);
   charts.push({ el, plot });
 }
@@ -64,7 +68,7 @@ async function depth() {
     return;
   }
   note("depth-note", "");
-  draw(document.getElementById("depth-chart"), series, align(series), "messages", (v) => Math.round(v).toLocaleString("en-US"));
+  draw(document.getElementById("depth-chart"), series, align(series), "messages", (v) => Math.round(v).toLocaleString("en-US"), true);
 }
 
 function outcomes() {
@@ -86,7 +90,7 @@ function outcomes() {
   const outcomeSeries = [{ label: "succeeded", color: "#116329" }, { label: "failed", color: "#a40e26" }];
   draw(document.getElementById("outcome-chart"), outcomeSeries,
     [minutes, ...outcomeSeries.map((s) => minutes.map((t) => perMinute.get(t)[s.label]))],
-    "tasks / min", (v) => Math.round(v).toLocaleString("en-US"));
+    "tasks / min", (v) => Math.round(v).toLocaleString("en-US"), true);
   const runtimeEl = document.getElementById("runtime-chart");
   if (!name) {
     runtimeEl.hidden = true;

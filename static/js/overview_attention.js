@@ -94,7 +94,9 @@ function showSpark(figure, spark) {
   const height = 36;
   const all = series.flatMap((s) => s.points);
   const end = Math.max(...all.map(([ts]) => ts));
-  const start = end - 3540; // the last 60 minutes
+  // Up to the last 60 minutes; a source watched for less fills the width with what there is.
+  const start = Math.max(end - 3540, Math.min(...all.map(([ts]) => ts)));
+  const minutes = Math.round((end - start) / 60) + 1;
   const peak = Math.max(...all.map(([, v]) => v));
   const top = Math.max(spark.integer ? Math.ceil(peak) : peak, 1);
   const svg = document.createElementNS(SVG, "svg");
@@ -105,7 +107,7 @@ function showSpark(figure, spark) {
     const line = document.createElementNS(SVG, "polyline");
     line.setAttribute("class", `spark-line spark-${index}`);
     line.dataset.series = s.name;
-    const xy = s.points.map(([ts, v]) => [Math.max(0, ((ts - start) / (end - start)) * width),
+    const xy = s.points.map(([ts, v]) => [end > start ? ((ts - start) / (end - start)) * width : width,
       height - 2 - (v / top) * (height - 4)]);
     line.setAttribute("points", xy.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" "));
     // The latest minute as a dot: a series of one point still shows.
@@ -123,7 +125,7 @@ function showSpark(figure, spark) {
     const last = s.points[s.points.length - 1][1];
     return spark.integer ? `${total.toLocaleString("en-US")} ${s.name}` : `${s.name} now ${Math.round(last).toLocaleString("en-US")}`;
   });
-  figure.querySelector(".spark-caption").textContent = `last hour (${spark.unit}, max ${Math.round(top).toLocaleString("en-US")}): ${parts.join(", ")}`;
+  figure.querySelector(".spark-caption").textContent = `last ${minutes === 60 ? "hour" : `${minutes} min`} (${spark.unit}, max ${Math.round(top).toLocaleString("en-US")}): ${parts.join(", ")}`;
 }
 
 load();
