@@ -11,10 +11,17 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# Python packages (pinned in pyproject.toml) and front-end libraries (pinned in package-lock.json).
-setup: $(PY)
+# Python packages (pinned in pyproject.toml) and front-end libraries (pinned in package-lock.json),
+# installed again only when those files change (the stamps are in .venv and node_modules).
+setup: $(VENV)/.installed node_modules/.package-lock.json
+
+$(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund --silent
+	touch $@
 
 # Debian's Chromium for the real-browser tests (Playwright must not download its own).
 browser:

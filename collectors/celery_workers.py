@@ -29,8 +29,9 @@ class CeleryCollector(Collector):
     def __init__(self, name: str, interval: float = 5.0, timeout: float = 5.0, broker: str = "",
                  backend: str | None = None, transport_options: dict[str, Any] | None = None, **options: Any):
         super().__init__(name, interval=interval, timeout=timeout, broker=broker, backend=backend, **options)
-        # The ping must wait its whole timeout (nobody knows how many workers exist); the calls
-        # after it name the workers that answered and return as soon as all of them reply.
+        # A broadcast ping must wait its whole timeout (nobody knows how many workers exist), so
+        # it runs only every SLOW_EVERY; in between the ping names the workers known from the
+        # last one, and like every call after it returns as soon as all of them reply.
         # Kombu's filesystem transport (the demo's) polls folders, so replies come late there.
         slow = broker.startswith("filesystem")
         self.reply_timeout = timeout / 3 if slow else max(0.2, min(1.0, timeout / 5))
@@ -42,6 +43,8 @@ class CeleryCollector(Collector):
         self.known_queues: set[str] = set()
         self._slow: dict[str, dict[str, Any]] = {}
         self._slow_at = 0.0
+        self._known: list[str] = []
+        self._discovered_at = 0.0
 
     def bind(self, sink) -> None:
         super().bind(sink)
@@ -70,8 +73,7 @@ class CeleryCollector(Collector):
 
     def _observe(self, conn) -> Observation:
         now = time.time()
-        ping = self.app.control.inspect(timeout=self.reply_timeout, connection=conn).ping() or {}
-        workers = sorted(ping)
+        workers = self._ping(conn, now)
         problems: list[str] = []
         replies: dict[str, dict[str, Any]] = {}
         if workers:
@@ -102,6 +104,16 @@ class CeleryCollector(Collector):
             headline={"workers": len(workers), "active": n_active, "reserved": n_reserved, "queued": sum(depths.values())},
             metrics=metrics, records=records, degraded="; ".join(problems) or None,
         )
+
+    def _ping(self, conn, now: float) -> list[str]:
+        """The workers answering a ping: all of them every SLOW_EVERY, else the ones known."""
+        discover = not self._known or now - self._discovered_at > SLOW_EVERY
+        destination = None if discover else self._known
+        ping = self.app.control.inspect(destination=destination, timeout=self.reply_timeout, connection=conn).ping() or {}
+        if discover:
+            self._discovered_at = now
+        self._known = sorted(ping)
+        return self._known
 
     def _refresh_slow(self, inspect, workers: list[str]) -> None:
         """Stats (pool, prefetch), registered task names and revoked ids: asked every SLOW_EVERY."""

@@ -88,7 +88,10 @@ class CollectorRunner:
 
         self._call = threading.Thread(target=call, name=f"poll-{self.collector.key}", daemon=True)
         self._call.start()
-        self._call.join(self.collector.timeout)
+        deadline = time.monotonic() + self.collector.timeout
+        # Waited on in slices, so that stop() need not sit out a slow poll.
+        while self._call.is_alive() and not self._stop.is_set() and time.monotonic() < deadline:
+            self._call.join(0.1)
         if self._call.is_alive():
             raise TimeoutError(f"no answer within {self.collector.timeout:g}s")
         if "error" in box:
@@ -105,6 +108,8 @@ class CollectorRunner:
             error = f"{type(exc).__name__}: {exc}"[:2000]
         else:
             error = None
+        if observation is None and self._stop.is_set():
+            return  # cut short by stop(): not the source's fault, so not stored as its state
         now = time.time()
         with self._lock:
             status = self._status

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 import signal
 import sys
 import threading
@@ -53,14 +54,34 @@ def _on_sigterm(stop) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def serve_app(app, host: str, port: int) -> None:
-    """Serve `app` with Socket.IO (WebSocket via simple-websocket) until SIGTERM."""
+def serve_app(app, host: str, port: int, banner: str | None = None, on_signal=None) -> None:
+    """Serve `app` with Socket.IO (WebSocket via simple-websocket) until SIGTERM/SIGINT, then stop its runtime.
+
+    `banner` is printed once the port is bound, as the last thing startup prints; `on_signal`
+    runs as soon as the signal comes, alongside the runtime's stop.
+    """
+    from werkzeug.serving import make_server
+
     runtime = app.extensions["jobdash"]
-    _on_sigterm(runtime.stop)
-    click.echo(f"jobdash: serving on http://{host}:{port}/")
-    # Werkzeug's server is fine for one machine and the demo; README gives the gunicorn command.
-    app.extensions["socketio"].run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False,
-                                   request_handler=QuietRequestHandler)
+    # Werkzeug's threaded server is fine for one machine and the demo; README gives the gunicorn command.
+    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
+
+    def handler(signum, _frame):
+        # shutdown() waits for serve_forever() to return, which runs in this very thread: ask from another.
+        signal.signal(signum, signal.SIG_IGN)
+        if on_signal is not None:
+            threading.Thread(target=on_signal, name="serve-on-signal", daemon=True).start()
+        threading.Thread(target=server.shutdown, name="serve-shutdown", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    click.echo(banner or f"jobdash: serving on http://{host}:{port}/ (Ctrl-C to stop)")
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        click.echo("jobdash: stopping…")
+        runtime.stop()
+        server.server_close()
 
 
 @click.group()
@@ -72,8 +93,10 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Chatty libraries: their INFO lines drown jobdash's own.
-    for name in ("alembic.runtime.plugins", "kafka", "distributed", "werkzeug"):
+    for name in ("alembic.runtime.plugins", "kafka", "distributed", "werkzeug", "kombu"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # kafka-python warns of its own event loop running slow whenever the machine is busy.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     ctx.obj = {"config_path": config_path}
 
 
@@ -97,6 +120,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         click.echo("jobdash: no users yet, so nobody can log in and actions are off (read-only).\n"
                    "  Add an admin, then restart:  jobdash user add NAME --role admin", err=True)
     serve_app(app, host or settings.host, port or settings.port)
+    click.echo("jobdash: stopped")
 
 
 @main.command()
@@ -135,6 +159,11 @@ def demo(host: str, port: int, workdir: str) -> None:
     from dashboard.demo.workload import run_demo
 
     run_demo(host=host, port=port, workdir=workdir)
+    # Every process is gone and the store closed; client libraries' daemon threads (Kafka's I/O
+    # loop) would otherwise hold the interpreter's exit for seconds.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @main.group()

@@ -85,6 +85,9 @@ timeout = 30
         proc.wait(10)
         assert time.monotonic() - started < 5
         assert proc.returncode == 0
+        output = proc.stdout.read()
+        assert output.rstrip().splitlines()[-1] == "jobdash: stopped", output
+        assert "Traceback" not in output and "production deployment" not in output, output
     finally:
         silent.close()
         if proc.poll() is None:

@@ -135,3 +135,22 @@ def test_a_silent_broker_fails_within_the_timeout(scheme):
     finally:
         collector.close()
         server.close()
+
+
+def test_a_poll_returns_as_soon_as_every_known_worker_answered(celery_worker_redis, redis_url):
+    # A long timeout: a poll that waited it out would take at least reply_timeout per call.
+    collector = CeleryCollector("fast", interval=1, timeout=20, broker=redis_url)
+    try:
+        started = time.monotonic()
+        assert collector.collect().headline["workers"] == 1  # the first ping waits for every worker
+        first = time.monotonic() - started
+        assert first >= collector.reply_timeout
+        took = []
+        for _ in range(3):
+            started = time.monotonic()
+            assert collector.collect().headline["workers"] == 1
+            took.append(time.monotonic() - started)
+        # The known worker answers at once; the poll does not sit out the reply timeout.
+        assert min(took) < collector.reply_timeout / 2, (first, took)
+    finally:
+        collector.close()

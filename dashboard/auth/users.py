@@ -83,9 +83,9 @@ def authenticate(engine: Engine, name: str, password: str) -> User | None:
     return User(row["id"], row["name"], row["role"]) if row else None
 
 
-def ensure_demo_admin(runtime) -> str:
-    """Give the demo an admin with a new random password (added or reset) and return that password."""
-    password = secrets.token_urlsafe(12)
+def ensure_demo_admin(runtime, password: str | None = None) -> str:
+    """Give the demo an admin with `password` or a new random one (added or reset); return the password."""
+    password = password or secrets.token_urlsafe(12)
     if auth_store.user_row(runtime.engine, DEMO_ADMIN):
         runtime.writer.write("user_password", {"name": DEMO_ADMIN, "password_hash": _hasher.hash(password)})
     else:

@@ -90,22 +90,7 @@ class Service:
 
     def stop(self, grace: float | None = None) -> None:
         """Signal every process to stop, kill those still alive after `grace` seconds."""
-        grace = self.grace if grace is None else grace
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(self.stop_signal)
-        deadline = time.monotonic() + grace
-        for proc in reversed(self.procs):
-            try:
-                proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                logger.warning("%s: pid %d still running %gs after %s; killing its process group",
-                               self.name, proc.pid, grace, signal.Signals(self.stop_signal).name)
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(5)
+        stop_together([self], self.grace if grace is None else grace)
 
     def cleanup(self) -> None:
         """Stop and remove the log folder."""
@@ -117,6 +102,27 @@ class Service:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+def stop_together(services: list[Service], grace: float) -> None:
+    """Signal every process of every service at once, then kill each process group still alive
+    after `grace` seconds (and any child a process left behind in its group)."""
+    procs = [(service, proc) for service in services for proc in reversed(service.procs)]
+    for service, proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(service.stop_signal)
+    deadline = time.monotonic() + grace
+    for service, proc in procs:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            logger.debug("%s: pid %d still running %gs after %s; killing its process group",
+                        service.name, proc.pid, grace, signal.Signals(service.stop_signal).name)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: pool children and nannies too
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait(5)
 
 
 def _service(name: str, **info: Any) -> Service:

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 def _configure(app: Celery) -> None:
-    broker = os.environ.get("JOBDASH_DEMO_BROKER", "filesystem://")
+    broker = os.environ.get("JOBDASH_DEMO_BROKER", "filesystem://localhost/")
     backend = os.environ.get("JOBDASH_DEMO_BACKEND")
     if broker.startswith("filesystem://"):
         kombu_filesystem.install()

@@ -4,10 +4,13 @@ from __future__ import annotations
 import logging
 import os
 import random
+import secrets
+import shutil
 import threading
-from contextlib import ExitStack
+import time
 from pathlib import Path
 
+from dashboard.auth.users import MIN_PASSWORD_LENGTH
 from dashboard.config import Settings, SourceConfig
 from dashboard.demo import processes
 
@@ -17,6 +20,9 @@ TOPIC = "orders"
 PARTITIONS = 3
 # Consumer groups of the demo and how each behaves (see _kafka_consume).
 GROUPS = {"search": "keeps-up", "billing": "falls-behind", "analytics": "stuck"}
+PASSWORD_FILE = "admin-password"
+# A hostname of its own keeps kombu from warning that none was supplied.
+BROKER = "filesystem://localhost/"
 
 
 def _celery_load(stop: threading.Event) -> None:
@@ -147,12 +153,66 @@ def _loop(name: str, target, stop: threading.Event, *args) -> threading.Thread:
             try:
                 target(stop, *args)
             except Exception:
+                if stop.is_set():
+                    return  # its service is going away: expected while stopping
                 logger.exception("demo %s load failed; restarting in 5 s", name)
                 stop.wait(5)
 
     thread = threading.Thread(target=run, name=f"demo-{name}", daemon=True)
     thread.start()
     return thread
+
+
+def demo_password(root: Path) -> str:
+    """The demo admin's password, kept in <workdir>/admin-password so that restarts keep it."""
+    path = root / PASSWORD_FILE
+    try:
+        password = path.read_text().strip()
+    except FileNotFoundError:
+        password = ""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        password = secrets.token_urlsafe(12)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+            fh.write(password + "\n")
+    return password
+
+
+def login_banner(host: str, port: int, password: str, root: Path) -> str:
+    """The block that tells how to log in: the last thing startup prints."""
+    rule = "-" * 64
+    return "\n".join([
+        "", rule, "  jobdash demo is running.  Log in at:", "",
+        f"    http://{host}:{port}/login", "    user      admin", f"    password  {password}", "",
+        "  The password stays the same across restarts; for a new one delete",
+        f"  {root / PASSWORD_FILE} and start again.  Ctrl-C stops everything.", rule,
+    ])
+
+
+class Shutdown:
+    """Stop the workload, then every demo process at once; once, quietly, within a few seconds."""
+
+    def __init__(self, stop: threading.Event):
+        self.stop = stop
+        self.loads: list[threading.Thread] = []
+        self.services: list[processes.Service] = []
+        self._lock = threading.Lock()
+        self._done = False
+
+    def __call__(self) -> None:
+        with self._lock:  # a second caller waits for the first to finish
+            if self._done:
+                return
+            self._done = True
+            self.stop.set()
+            # Clients and collectors seeing their broker or scheduler go away now is expected, not news.
+            logging.disable(logging.ERROR)
+            deadline = time.monotonic() + 1.0
+            for thread in self.loads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            # Nothing of the demo's is worth waiting for: its broker and results live in files, tansu in memory.
+            processes.stop_together(self.services, grace=1.0)
+            for service in self.services:
+                shutil.rmtree(service.log_dir, ignore_errors=True)
 
 
 def run_demo(host: str, port: int, workdir: str) -> None:
@@ -166,20 +226,22 @@ def run_demo(host: str, port: int, workdir: str) -> None:
     root = Path(workdir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     os.environ["JOBDASH_DEMO_DIR"] = str(root)  # read by dashboard.demo.tasks at import
-    broker, backend = "filesystem://", f"db+sqlite:///{root / 'results.db'}"
     stop = threading.Event()
-    with ExitStack() as services:
-        logger.info("starting the demo's Celery worker, Dask cluster and Kafka broker")
-        services.enter_context(processes.start_celery_worker(
-            "dashboard.demo.tasks", broker, backend, "demo@localhost", concurrency=2,
-            env={"JOBDASH_DEMO_DIR": str(root)}))
-        dask = services.enter_context(processes.start_dask_scheduler(n_workers=2, nanny=True))
-        kafka = services.enter_context(processes.start_tansu())
-        services.callback(stop.set)
+    shutdown = Shutdown(stop)
+    services = shutdown.services
+    try:
+        logger.info("starting the demo's Celery worker, Dask cluster and Kafka broker in %s", root)
+        services.append(processes.start_celery_worker(
+            "dashboard.demo.tasks", BROKER, f"db+sqlite:///{root / 'results.db'}", "demo@localhost",
+            concurrency=2, env={"JOBDASH_DEMO_DIR": str(root)}))
+        dask = processes.start_dask_scheduler(n_workers=2, nanny=True)
+        services.append(dask)
+        kafka = processes.start_tansu()
+        services.append(kafka)
         settings = Settings(
             database_url=f"sqlite:///{root / 'jobdash.db'}",
             sources=[
-                SourceConfig("celery", "demo", {"broker": broker, "backend": backend,
+                SourceConfig("celery", "demo", {"broker": BROKER, "backend": f"db+sqlite:///{root / 'results.db'}",
                                                 "transport_options": processes.demo_transport_options(root)},
                              interval=2.0),
                 SourceConfig("dask", "demo", {"address": dask.address}, interval=2.0),
@@ -187,12 +249,16 @@ def run_demo(host: str, port: int, workdir: str) -> None:
                              interval=2.0),
             ],
         )
-        _loop("celery", _celery_load, stop)
-        _loop("dask", _dask_load, stop, dask.address, str(root))
-        _loop("kafka-producer", _kafka_produce, stop, kafka.bootstrap)
-        for group, behaviour in GROUPS.items():
-            _loop(f"kafka-{group}", _kafka_consume, stop, kafka.bootstrap, group, behaviour)
+        shutdown.loads += [_loop("celery", _celery_load, stop), _loop("dask", _dask_load, stop, dask.address, str(root)),
+                           _loop("kafka-producer", _kafka_produce, stop, kafka.bootstrap)]
+        shutdown.loads += [_loop(f"kafka-{group}", _kafka_consume, stop, kafka.bootstrap, group, behaviour)
+                           for group, behaviour in GROUPS.items()]
         app = create_app(settings)
-        password = ensure_demo_admin(app.extensions["jobdash"])
-        print(f"jobdash demo: log in at http://{host}:{port}/login as admin, password {password}", flush=True)
-        serve_app(app, host, port)
+        password = ensure_demo_admin(app.extensions["jobdash"], demo_password(root))
+        # The demo's own processes stop while the dashboard does.
+        serve_app(app, host, port, banner=login_banner(host, port, password, root), on_signal=shutdown)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C while starting: stop what is up, quietly
+    finally:
+        shutdown()
+    print("jobdash demo: stopped", flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from dashboard.auth.web import current_user
+from dashboard.attention import needs_attention, sparklines
 
 api = Blueprint("api", __name__)
 
@@ -33,3 +34,10 @@ def readyz():
 @api.get("/api/overview")
 def overview():
     return jsonify(sources=current_app.extensions["jobdash"].overview_snapshot())
+
+
+@api.get("/api/overview/attention")
+def overview_attention():
+    """The overview's "Needs attention" items (newest first) and each card's last-hour sparkline."""
+    runtime = current_app.extensions["jobdash"]
+    return jsonify(items=needs_attention(runtime), sparklines=sparklines(runtime))

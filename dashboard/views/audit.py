@@ -55,6 +55,10 @@ def _filters(args) -> tuple[AuditFilter, list[str]]:
     return where, problems
 
 
+# Parameters longer than this show their start and open in place to the whole text.
+PARAMS_INLINE_MAX = 48
+
+
 def _iso(ts: float) -> str:
     moment = utc_moment(ts)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else impossible(ts)
@@ -74,7 +78,8 @@ def audit():
     # Only the filters go on to the export link: other keys (endpoint=...) would clash with url_for's own.
     export_args = {k: v for k in FILTER_KEYS if (v := request.args.get(k))}
     return render_template("audit.html", page="audit", title="Audit", rows=rows, args=request.args,
-                           export_args=export_args, problems=problems, outcomes=OUTCOMES, page_rows=PAGE_ROWS)
+                           export_args=export_args, params_inline_max=PARAMS_INLINE_MAX,
+                           problems=problems, outcomes=OUTCOMES, page_rows=PAGE_ROWS)
 
 
 def csv_cell(value: Any) -> str:

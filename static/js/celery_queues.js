@@ -9,8 +9,8 @@ const since = Number(page.dataset.since);
 const until = Number(page.dataset.until);
 let stats = [];
 
-function draw(el, series, data, axisLabel, valueFormat) {
-  drawChart(el, series, data, axisLabel, valueFormat, since, until);
+function draw(el, series, data, axisLabel, valueFormat, integer = false) {
+  drawChart(el, series, data, axisLabel, valueFormat, since, until, integer);
 }
 
 function note(id, text) {
@@ -32,7 +32,7 @@ async function depth() {
     return;
   }
   note("depth-note", "");
-  draw(document.getElementById("depth-chart"), series, align(series), "messages", (v) => Math.round(v).toLocaleString("en-US"));
+  draw(document.getElementById("depth-chart"), series, align(series), "messages", (v) => Math.round(v).toLocaleString("en-US"), true);
 }
 
 function outcomes() {
@@ -54,7 +54,7 @@ function outcomes() {
   const outcomeSeries = [{ label: "succeeded", color: "#116329" }, { label: "failed", color: "#a40e26" }];
   draw(document.getElementById("outcome-chart"), outcomeSeries,
     [minutes, ...outcomeSeries.map((s) => minutes.map((t) => perMinute.get(t)[s.label]))],
-    "tasks / min", (v) => Math.round(v).toLocaleString("en-US"));
+    "tasks / min", (v) => Math.round(v).toLocaleString("en-US"), true);
   const runtimeEl = document.getElementById("runtime-chart");
   if (!name) {
     runtimeEl.hidden = true;

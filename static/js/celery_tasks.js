@@ -61,6 +61,22 @@ function showError(message) {
   el.hidden = !message;
 }
 
+const FRESH_MS = 2500; // as long as the fresh-row animation in app.css
+
+// Highlight each new row for FRESH_MS on its own clock. Moving rows (render) restarts their CSS
+// animation, so every highlighted row's animation is resumed where its clock stands.
+function fadeFresh(fresh) {
+  const now = performance.now();
+  for (const tr of fresh) {
+    tr.dataset.freshAt = String(now);
+    tr.classList.add("fresh");
+    setTimeout(() => tr.classList.remove("fresh"), FRESH_MS);
+  }
+  for (const tr of tbody.querySelectorAll("tr.fresh")) {
+    tr.style.setProperty("--fresh-delay", `${Number(tr.dataset.freshAt) - now}ms`);
+  }
+}
+
 function render(page) {
   const next = [];
   const fresh = [];
@@ -77,10 +93,7 @@ function render(page) {
   for (const [uuid, tr] of next) rows.set(uuid, tr);
   // The same <tr> elements move; a ticked box or a focused link stays as the user left it.
   tbody.replaceChildren(...next.map(([, tr]) => tr));
-  for (const tr of fresh) {
-    tr.classList.add("fresh");
-    tr.addEventListener("animationend", () => tr.classList.remove("fresh"), { once: true });
-  }
+  fadeFresh(fresh);
   showTotal(page.total, page.total_capped);
   document.getElementById("no-tasks").hidden = page.tasks.length > 0;
   syncPickAll();

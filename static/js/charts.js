@@ -21,8 +21,12 @@ export function align(seriesList) {
   return [xs, ...ys];
 }
 
-// Draw `series` ({label, color?}) with aligned `data` into `el` over [since, until], replacing its chart.
-export function draw(el, series, data, axisLabel, valueFormat, since, until) {
+// Tick steps for counts: whole numbers only (no "1, 1, 1, 0, 0" from 0.25 steps rounded).
+const INTEGER_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
+// Draw `series` ({label, color?}) with aligned `data` into `el` over [since, until], replacing its chart;
+// `integer` series (counts) get whole-number ticks.
+export function draw(el, series, data, axisLabel, valueFormat, since, until, integer = false) {
   const old = charts.find((c) => c.el === el);
   if (old) {
     old.plot.destroy();
@@ -35,7 +39,8 @@ export function draw(el, series, data, axisLabel, valueFormat, since, until) {
       label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
       points: { show: false }, value: (_u, v) => (v == null ? "–" : valueFormat(v)),
     }))],
-    axes: [{}, { label: axisLabel, values: (_u, ticks) => ticks.map(valueFormat), size: 70 }],
+    axes: [{}, { label: axisLabel, values: (_u, ticks) => ticks.map(valueFormat), size: 70,
+      ...(integer ? { incrs: INTEGER_INCRS } : {}) }],
   }, data, el);
   charts.push({ el, plot });
 }

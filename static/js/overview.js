@@ -1,6 +1,7 @@
 // Overview: keep the server-rendered source cards up to date from the "overview" room.
 // Everything in an item comes from a watched system: it is written with textContent only.
 import { subscribe } from "./live.js";
+import { refreshSoon } from "./overview_attention.js";
 
 const STATES = { up: "●", degraded: "▲", down: "✕", unknown: "?" };
 const ERROR_INLINE_MAX = 100; // dashboard/views/pages.py agrees
@@ -70,8 +71,12 @@ function fillHeadline(el, headline) {
   }));
 }
 
-function fillError(el, text, at) {
+// An error followed by a success is history, not the source's state: it says so.
+function fillError(el, text, at, lastSuccess) {
   el.hidden = !text;
+  const now = at != null && (lastSuccess == null || at >= lastSuccess);
+  el.dataset.current = String(now);
+  el.querySelector(".error-label").textContent = now ? "last error" : "earlier error, recovered since";
   setTime(field(el, "last_error_at"), at);
   const current = el.querySelector(".error-text");
   if ((current ? current.textContent : null) === (text || null)) return; // keep a <details> as the user left it
@@ -108,7 +113,7 @@ function fillCard(card, item) {
   setTime(field(card, "last_success_at"), item.last_success_at);
   setTime(field(card, "updated_at"), item.updated_at);
   field(card, "last_poll_ms").textContent = item.last_poll_ms == null ? "–" : `${item.last_poll_ms} ms`;
-  fillError(field(card, "last_error"), item.last_error, item.last_error_at);
+  fillError(field(card, "last_error"), item.last_error, item.last_error_at, item.last_success_at);
 }
 
 function upsert(key, item) {
@@ -144,6 +149,7 @@ subscribe(
     for (const key of [...cards.keys()]) if (!items.has(key)) remove(key);
     for (const [key, item] of items) upsert(key, item);
     summarize();
+    refreshSoon();
   },
   (delta) => {
     for (const [key, item] of Object.entries(delta)) {
@@ -151,6 +157,7 @@ subscribe(
       else upsert(key, item);
     }
     summarize();
+    refreshSoon();
   },
 );
 

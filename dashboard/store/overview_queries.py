@@ -1,0 +1,40 @@
+"""Reads behind the overview's "Needs attention" strip and card sparklines."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from dashboard.store.celery_models import CeleryTask
+from dashboard.store.models import Rollup, Sample
+
+
+def celery_tasks_by_name(engine: Engine, state: str, since: float) -> list[dict[str, Any]]:
+    """Tasks now in `state` whose state was set since `since`, counted per source and task name."""
+    t = CeleryTask
+    query = (select(t.source, t.name, func.count().label("count"), func.max(t.state_at).label("at"))
+             .where(t.state == state, t.state_at >= since).group_by(t.source, t.name))
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def minute_series(engine: Engine, source: str, metric: str, since: float) -> list[tuple[int, float]]:
+    """Per-minute means of a metric since `since`, summed over its labels (e.g. lag over groups)."""
+    r = Rollup
+    query = (select(r.bucket, func.sum(r.total / r.count))
+             .where(r.source == source, r.metric == metric, r.step == 60, r.bucket >= since)
+             .group_by(r.bucket).order_by(r.bucket))
+    with engine.connect() as conn:
+        return [(int(bucket), float(value)) for bucket, value in conn.execute(query)]
+
+
+def latest_by_label(engine: Engine, source: str, metric: str, since: float) -> dict[str, float]:
+    """The last raw value of each label of a metric sampled since `since`."""
+    s = Sample
+    newest = (select(s.label, func.max(s.ts).label("ts"))
+              .where(s.source == source, s.metric == metric, s.ts >= since).group_by(s.label).subquery())
+    query = select(s.label, s.value).join(newest, (s.label == newest.c.label) & (s.ts == newest.c.ts)).where(
+        s.source == source, s.metric == metric)
+    with engine.connect() as conn:
+        return {label: float(value) for label, value in conn.execute(query)}
