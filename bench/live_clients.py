@@ -49,12 +49,11 @@ class LiveClient:
         self._ws: simple_websocket.Client | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self, timeout: float = 30.0) -> LiveClient:
+    def start(self) -> LiveClient:
         url = self.base.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
         self._ws = simple_websocket.Client.connect(url, headers={"Cookie": self.cookie})
-        opened = self._ws.receive(timeout=timeout)
-        if not opened or not opened.startswith("0"):
-            raise RuntimeError(f"no Engine.IO open: {opened!r}")
+        # Ask for the namespace at once, without waiting for Engine.IO's open packet: simple-websocket's
+        # client can leave a packet that came in with the handshake unread until more data arrives.
         self._ws.send(f"40{NAMESPACE},")
         self._thread = threading.Thread(target=self._read, name="live-client", daemon=True)
         self._thread.start()
