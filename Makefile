@@ -34,3 +34,4 @@ bench: setup
 	$(PY) -m bench.store_write
 	$(PY) -m bench.celery_ingest
 	$(PY) -m bench.celery_pages
+	$(PY) -m bench.live_latency

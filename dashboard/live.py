@@ -28,23 +28,26 @@ Translator = Callable[[list[Any]], dict[str, dict[str, Any]]]
 class LiveHub:
     """Collect deltas per room; emit a room's first pending delta at once, then at most every `interval`.
 
-    A quiet room's delta leaves as soon as it is published (leading edge); what follows within
-    `interval` is coalesced into the next emit, so a busy room gets about 1/interval emits a second.
+    A quiet room's delta leaves as soon as it is published (leading edge; after `settle`, a few ms
+    that let the rest of the same burst ride along: a quick task's end with its start); what follows
+    within `interval` is coalesced into the next emit, so a busy room gets about 1/interval emits a second.
     A client whose socket has more than `max_backlog` messages waiting is taken out of the room
     and, once it has read them, put back with a fresh snapshot: it never silently skips deltas,
     and a stalled client cannot make the server queue deltas for it without bound.
     """
 
-    def __init__(self, socketio: SocketIO, interval: float = 0.25, max_backlog: int = 20):
+    def __init__(self, socketio: SocketIO, interval: float = 0.25, settle: float = 0.02, max_backlog: int = 20):
         self.socketio = socketio
         self.interval = interval
+        self.settle = settle
         self.max_backlog = max_backlog
         self._rooms: dict[str, Snapshot] = {}
         self._translators: dict[str, Translator] = {}
         self._pending: dict[str, dict[str, Any]] = {}
         self._last_emit: dict[str, float] = {}
+        self._pending_since: dict[str, float] = {}
         self._behind: dict[tuple[str, str], str] = {}  # (sid, room) -> eio sid, set aside until caught up
-        self._lock = threading.Lock()  # guards _pending and _last_emit
+        self._lock = threading.Lock()  # guards _pending, _pending_since and _last_emit
         self._emitting = threading.Lock()  # orders emits: deltas, and snapshots against them
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -74,7 +77,10 @@ class LiveHub:
     def publish(self, room: str, items: dict[str, Any]) -> None:
         """Queue deltas for a room; later values for the same key replace earlier ones."""
         with self._lock:
-            self._pending.setdefault(room, {}).update(items)
+            if room not in self._pending:
+                self._pending[room] = {}
+                self._pending_since[room] = time.monotonic()
+            self._pending[room].update(items)
         self._wake.set()
 
     def on_commit(self, committed: dict[str, list[Any]]) -> None:
@@ -96,10 +102,11 @@ class LiveHub:
             if now is None:
                 due = [r for r in (self._pending if rooms is None else rooms) if r in self._pending]
             else:
-                due = [r for r in self._pending if now - self._last_emit.get(r, 0.0) >= self.interval]
+                due = [r for r in self._pending if now >= self._due_at(r)]
             batches = [(room, self._pending.pop(room)) for room in due]
             stamp = time.monotonic()
-            for room, _ in batches:
+            for room in due:
+                del self._pending_since[room]
                 self._last_emit[room] = stamp
         for room, items in batches:
             self._set_aside_laggards(room)
@@ -111,8 +118,10 @@ class LiveHub:
         with self._lock:
             if not self._pending:
                 return self.interval
-            now = time.monotonic()
-            return max(0.0, min(self._last_emit.get(r, 0.0) + self.interval - now for r in self._pending))
+            return max(0.0, min(self._due_at(r) for r in self._pending) - time.monotonic())
+
+    def _due_at(self, room: str) -> float:
+        return max(self._last_emit.get(room, 0.0) + self.interval, self._pending_since[room] + self.settle)
 
     # -- clients that fall behind ------------------------------------------------------
     @property
