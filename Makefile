@@ -45,3 +45,4 @@ bench: setup
 	$(PY) -m bench.kafka_poll
 	$(PY) -m bench.consul_watch
 	$(PY) -m bench.history_query
+	$(PY) -m bench.live_latency

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,19 +26,34 @@ Translator = Callable[[list[Any]], dict[str, dict[str, Any]]]
 
 
 class LiveHub:
-    """Collect deltas per room and emit each room's pending deltas at most every `interval`."""
+    """Collect deltas per room; emit a room's first pending delta at once, then at most every `interval`.
 
-    def __init__(self, socketio: SocketIO, interval: float = 0.25):
+    A quiet room's delta leaves as soon as it is published (leading edge; after `settle`, a few ms
+    that let the rest of the same burst ride along: a quick task's end with its start); what follows
+    within `interval` is coalesced into the next emit, so a busy room gets about 1/interval emits a second.
+    A client whose socket has more than `max_backlog` messages waiting is taken out of the room
+    and, once it has read them, put back with a fresh snapshot: it never silently skips deltas,
+    and a stalled client cannot make the server queue deltas for it without bound.
+    """
+
+    def __init__(self, socketio: SocketIO, interval: float = 0.25, settle: float = 0.02, max_backlog: int = 20):
         self.socketio = socketio
         self.interval = interval
+        self.settle = settle
+        self.max_backlog = max_backlog
         self._rooms: dict[str, Snapshot] = {}
         self._translators: dict[str, Translator] = {}
         self._pending: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()  # guards _pending
+        self._last_emit: dict[str, float] = {}
+        self._pending_since: dict[str, float] = {}
+        self._behind: dict[tuple[str, str], str] = {}  # (sid, room) -> eio sid, set aside until caught up
+        self._lock = threading.Lock()  # guards _pending, _pending_since and _last_emit
         self._emitting = threading.Lock()  # orders emits: deltas, and snapshots against them
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._task = None
         self.emits = 0
+        self.catch_ups = 0  # snapshots sent to clients that had fallen behind
 
     def add_room(self, room: str, snapshot: Snapshot) -> None:
         self._rooms[room] = snapshot
@@ -55,13 +71,17 @@ class LiveHub:
         so no delta older than the snapshot can follow it.
         """
         with self._emitting:
-            self._flush_locked()
+            self._emit_due(rooms=[room])
             send({"room": room, "items": self._rooms[room]()})
 
     def publish(self, room: str, items: dict[str, Any]) -> None:
         """Queue deltas for a room; later values for the same key replace earlier ones."""
         with self._lock:
-            self._pending.setdefault(room, {}).update(items)
+            if room not in self._pending:
+                self._pending[room] = {}
+                self._pending_since[room] = time.monotonic()
+            self._pending[room].update(items)
+        self._wake.set()
 
     def on_commit(self, committed: dict[str, list[Any]]) -> None:
         """Store listener: translate what was just committed into room deltas."""
@@ -72,16 +92,73 @@ class LiveHub:
                     self.publish(room, items)
 
     def flush(self) -> None:
+        """Emit every room's pending deltas now."""
         with self._emitting:
-            self._flush_locked()
+            self._emit_due(rooms=None)
 
-    def _flush_locked(self) -> None:
+    def _emit_due(self, rooms: list[str] | None, now: float | None = None) -> None:
+        """Emit pending deltas of `rooms` (None: all), or with `now`, of the rooms whose window has passed."""
         with self._lock:
-            pending, self._pending = self._pending, {}
-        for room, items in pending.items():
+            if now is None:
+                due = [r for r in (self._pending if rooms is None else rooms) if r in self._pending]
+            else:
+                due = [r for r in self._pending if now >= self._due_at(r)]
+            batches = [(room, self._pending.pop(room)) for room in due]
+            stamp = time.monotonic()
+            for room in due:
+                del self._pending_since[room]
+                self._last_emit[room] = stamp
+        for room, items in batches:
+            self._set_aside_laggards(room)
             self.socketio.emit("delta", {"room": room, "items": items}, to=room, namespace=NAMESPACE)
             self.emits += 1
 
+    def _wait_time(self) -> float:
+        """Seconds until the next pending room may emit (a laggard check at least every interval)."""
+        with self._lock:
+            if not self._pending:
+                return self.interval
+            return max(0.0, min(self._due_at(r) for r in self._pending) - time.monotonic())
+
+    def _due_at(self, room: str) -> float:
+        return max(self._last_emit.get(room, 0.0) + self.interval, self._pending_since[room] + self.settle)
+
+    # -- clients that fall behind ------------------------------------------------------
+    @property
+    def behind(self) -> int:
+        """How many clients are set aside right now, waiting to catch up."""
+        return len(self._behind)
+
+    def _backlog(self, eio_sid: str) -> int | None:
+        """Messages waiting in this Engine.IO socket's queue (None: no such socket in this process)."""
+        socket = self.socketio.server.eio.sockets.get(eio_sid)
+        return None if socket is None else socket.queue.qsize()
+
+    def _set_aside_laggards(self, room: str) -> None:
+        server = self.socketio.server
+        if getattr(server, "eio", None) is None:
+            return  # a write-only hub (jobdash collect): the web processes hold the sockets
+        for sid, eio_sid in list(server.manager.get_participants(NAMESPACE, room)):
+            backlog = self._backlog(eio_sid)
+            if backlog is not None and backlog > self.max_backlog:
+                logger.info("live client %s is %d messages behind in %s: snapshot when it catches up", sid, backlog, room)
+                server.leave_room(sid, room, namespace=NAMESPACE)
+                self._behind[(sid, room)] = eio_sid
+
+    def _catch_up(self) -> None:
+        """Put back, with a fresh snapshot, each set-aside client that has read what was queued for it."""
+        for (sid, room), eio_sid in list(self._behind.items()):
+            backlog = self._backlog(eio_sid)
+            if backlog is not None and backlog > 0:
+                continue
+            del self._behind[(sid, room)]
+            if backlog == 0:
+                self.socketio.server.enter_room(sid, room, namespace=NAMESPACE)
+                self._emit_due(rooms=[room])
+                self.socketio.emit("snapshot", {"room": room, "items": self._rooms[room]()}, to=sid, namespace=NAMESPACE)
+                self.catch_ups += 1
+
+    # -- the loop ------------------------------------------------------------------------
     def start(self) -> None:
         if self._task is None:
             self._stop.clear()
@@ -89,12 +166,18 @@ class LiveHub:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._task = None
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.is_set():
+            self._wake.wait(self._wait_time())
+            self._wake.clear()
             try:
-                self.flush()
+                with self._emitting:
+                    self._emit_due(rooms=None, now=time.monotonic())
+                    if self._behind:
+                        self._catch_up()
             except Exception:
                 logger.exception("live flush failed")
 

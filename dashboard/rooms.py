@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from dashboard import consul_rooms, dask_rooms
-from dashboard.live import LiveHub
+from dashboard.live import LiveHub, Translator
 from dashboard.store import celery_queries, kafka_queries
 from dashboard.store.celery_ingest import EVENT_STATE
 
@@ -13,23 +13,35 @@ def status_deltas(statuses: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {"overview": {f"{s['kind']}/{s['name']}": s for s in statuses}}
 
 
-def celery_deltas(events: list[tuple[str, dict]]) -> dict[str, dict[str, Any]]:
-    """Task and worker changes per Celery source room; the page re-reads its list from the API."""
-    rooms: dict[str, dict[str, Any]] = {}
-    for source, ev in events:
-        if not isinstance(ev, dict):  # nothing the store took (see store.celery_sanitize)
-            continue
-        etype = ev.get("type", "")
-        items = rooms.setdefault(f"celery/{source}", {})
-        if etype in EVENT_STATE and ev.get("uuid"):
-            items[f"task:{ev['uuid']}"] = {"uuid": ev["uuid"], "state": EVENT_STATE[etype], "state_at": ev.get("timestamp"),
-                                           "name": ev.get("name"), "worker": ev.get("hostname")}
-        elif etype.startswith("worker-") and ev.get("hostname"):
-            items[f"worker:{ev['hostname']}"] = {
-                "hostname": ev["hostname"], "online": etype != "worker-offline", "last_heartbeat": ev.get("timestamp"),
-                "freq": ev.get("freq"), "active": ev.get("active"), "processed": ev.get("processed"),
-                "loadavg": ev.get("loadavg")}
-    return rooms
+def celery_deltas(runtime) -> Translator:
+    """Task and worker changes per Celery source room.
+
+    A task's item is its stored row, read right after the commit: the events of a batch may
+    disagree with what the store kept (a producer's late task-sent must not turn a finished task
+    back to PENDING), and the row is what any later snapshot or page read shows.
+    """
+
+    def translate(events: list[tuple[str, dict]]) -> dict[str, dict[str, Any]]:
+        rooms: dict[str, dict[str, Any]] = {}
+        touched: dict[str, set[str]] = {}
+        for source, ev in events:
+            if not isinstance(ev, dict):  # nothing the store took (see store.celery_sanitize)
+                continue
+            etype = ev.get("type", "")
+            items = rooms.setdefault(f"celery/{source}", {})
+            if etype in EVENT_STATE and ev.get("uuid"):
+                touched.setdefault(source, set()).add(ev["uuid"])
+            elif etype.startswith("worker-") and ev.get("hostname"):
+                items[f"worker:{ev['hostname']}"] = {
+                    "hostname": ev["hostname"], "online": etype != "worker-offline", "last_heartbeat": ev.get("timestamp"),
+                    "freq": ev.get("freq"), "active": ev.get("active"), "processed": ev.get("processed"),
+                    "loadavg": ev.get("loadavg")}
+        for source, uuids in touched.items():
+            rows = celery_queries.list_rows(runtime.engine, source, sorted(uuids))
+            rooms[f"celery/{source}"].update({f"task:{t['uuid']}": t for t in rows})
+        return {room: items for room, items in rooms.items() if items}
+
+    return translate
 
 
 def celery_snapshot(runtime, source: str) -> dict[str, Any]:
@@ -58,7 +70,7 @@ def register_rooms(hub: LiveHub, runtime) -> None:
     """Open a room per page: the overview, and one per Celery and per Kafka source."""
     hub.add_room("overview", runtime.overview_snapshot)
     hub.add_translator("source_status", status_deltas)
-    hub.add_translator("celery_event", celery_deltas)
+    hub.add_translator("celery_event", celery_deltas(runtime))
     hub.add_translator("kafka_state", kafka_deltas)
     for source in runtime.settings.sources:
         if source.kind == "celery":

@@ -8,6 +8,7 @@ import pytest
 from dashboard import create_app
 from dashboard.config import Settings, SourceConfig
 from tests.conftest import login
+from tests.fixtures_services import wait_for
 
 SOURCE = SourceConfig(kind="dask", name="lab", options={"address": "tcp://127.0.0.1:1"})
 
@@ -109,3 +110,21 @@ def test_readyz_is_503_when_the_store_writer_has_stopped(app, client):
     app.extensions["jobdash"].writer.stop()
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json["ok"] is False
+
+
+def test_a_quiet_rooms_first_delta_leaves_at_once_and_what_follows_waits_for_the_window(live_app):
+    hub = live_app.extensions["jobdash"].hub
+    hub.interval = 3.0  # a window long enough to tell the leading edge from the trailing one
+    client, _ = join(live_app)
+    client.get_received("/live")
+    writer = live_app.extensions["jobdash"].writer
+    started = time.monotonic()
+    writer.write("source_status", status("up", 1))
+    first = wait_for(lambda: received(client, "delta"), lambda d: len(d) == 1, timeout=2.5)
+    assert time.monotonic() - started < 2.5 and first[0]["items"]["dask/lab"]["headline"] == {"workers": 1}
+    writer.write("source_status", status("up", 2))
+    writer.write("source_status", status("up", 3))
+    time.sleep(1.0)
+    assert received(client, "delta") == []  # coalescing within the window
+    (later,) = wait_for(lambda: received(client, "delta"), lambda d: len(d) == 1, timeout=10)
+    assert later["items"]["dask/lab"]["headline"] == {"workers": 3}

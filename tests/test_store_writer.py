@@ -100,3 +100,22 @@ def test_a_bad_row_in_a_bulk_submit_costs_only_itself(store):
     writer.submit_many("sample", [Point("bulk", "m", 1.0, now), Point("bulk", "m", None, now), Point("bulk", "m", 3.0, now)])
     writer.flush()
     assert count_samples(engine, "bulk") == 2
+
+
+def test_an_idle_writer_commits_a_lone_write_without_waiting_out_the_batching_delay(migrated_url):
+    from dashboard.store import HANDLERS, Writer, make_engine
+
+    engine = make_engine(migrated_url)
+    writer = Writer(engine, HANDLERS, max_delay=5.0)  # a delay no one would miss
+    heard = threading.Event()
+    writer.add_listener(lambda committed: heard.set())
+    writer.start()
+    try:
+        started = time.monotonic()
+        writer.submit("sample", Point("idle/1", "m", 1.0, time.time(), ""))
+        assert heard.wait(4.0), "the lone write waited for the batching delay"
+        assert time.monotonic() - started < 4.0
+        assert count_samples(engine, "idle/1") == 1
+    finally:
+        writer.stop()
+        engine.dispose()

@@ -124,6 +124,18 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise QueryError("cursor: not one this server made; start from the first page") from None
 
 
+def _list_columns() -> list:
+    return [func.substr(getattr(CeleryTask, c), 1, PREVIEW_CHARS).label(c) if c in PREVIEWED else getattr(CeleryTask, c)
+            for c in LIST_COLUMNS]
+
+
+def list_rows(engine: Engine, source: str, uuids: list[str]) -> list[dict[str, Any]]:
+    """The stored list rows (as a page shows them) of these tasks."""
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(
+            select(*_list_columns()).where(CeleryTask.source == source, CeleryTask.uuid.in_(uuids))).mappings()]
+
+
 def task_page(engine: Engine, source: str, flt: TaskFilter, after: str | None = None, limit: int = 50) -> dict[str, Any]:
     """One page of tasks, newest first, by keyset (fast at any depth), with a capped count."""
     where = _where(source, flt)
@@ -131,9 +143,7 @@ def task_page(engine: Engine, source: str, flt: TaskFilter, after: str | None = 
     if after:
         ts, uuid = decode_cursor(after)
         page_where.append(or_(CeleryTask.first_seen_at < ts, and_(CeleryTask.first_seen_at == ts, CeleryTask.uuid < uuid)))
-    columns = [func.substr(getattr(CeleryTask, c), 1, PREVIEW_CHARS).label(c) if c in PREVIEWED else getattr(CeleryTask, c)
-               for c in LIST_COLUMNS]
-    query = (select(*columns).where(*page_where)
+    query = (select(*_list_columns()).where(*page_where)
              .order_by(CeleryTask.first_seen_at.desc(), CeleryTask.uuid.desc()).limit(limit + 1))
     capped = select(func.count()).select_from(select(CeleryTask.uuid).where(*where).limit(COUNT_CAP + 1).subquery())
     with engine.connect() as conn:

@@ -59,7 +59,7 @@ class Writer:
 
     # -- producers -----------------------------------------------------------------------
     def submit(self, kind: str, payload: Any) -> None:
-        """Queue one write; it is committed within about max_delay."""
+        """Queue one write; it is committed with the next batch."""
         self._enqueue(_Item(kind, [payload], None))
 
     def submit_many(self, kind: str, payloads: Iterable[Any]) -> None:
@@ -144,18 +144,14 @@ class Writer:
         except queue.Empty:
             return []
         batch, rows = [first], len(first.payloads)
+        # Take what is already queued, for at most max_delay, and commit as soon as the queue runs
+        # dry: an idle store commits a lone write at once, a busy one batches what piled up meanwhile.
         deadline = time.monotonic() + self.max_delay
-        while rows < self.max_batch:
+        while rows < self.max_batch and time.monotonic() < deadline:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stop.is_set():
-                    break
-                try:
-                    item = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
+                break
             batch.append(item)
             rows += len(item.payloads)
         return batch

@@ -1,6 +1,8 @@
-// Tasks page: page one follows the room `celery/<source>` (on task deltas it re-reads page one
-// with the current filter, at most once a second), keeps the user's selection, highlights new
-// rows; and the retry controls. Rows are built from <template id="task-row"> with textContent.
+// Tasks page: page one follows the room `celery/<source>`. A delta updates a shown row in place
+// (state, times) and puts a new matching task at its place in the order; where the page cannot
+// judge the filter itself (text searches), it takes the row out and re-reads page one, so the list
+// never shows a row that does not match. Keeps the user's selection, highlights new rows; and the
+// retry controls. Rows are built from <template id="task-row"> with textContent.
 import { subscribe } from "./live.js";
 import { api, iso, secs, setState, setTime, shorten, source, taskUrl, tickTimes } from "./celery_common.js";
 import { bindActions } from "./celery_actions.js";
@@ -10,7 +12,6 @@ const tbody = table.querySelector("tbody");
 const template = document.getElementById("task-row");
 const selected = new Set(); // uuids the user ticked, kept across refreshes
 const rows = new Map(); // uuid -> <tr>
-const REFRESH_MS = 1000;
 
 for (const tr of tbody.querySelectorAll("tr[data-uuid]")) rows.set(tr.dataset.uuid, tr);
 
@@ -27,6 +28,7 @@ function argsText(task) {
 function fillRow(tr, task) {
   tr.dataset.uuid = task.uuid;
   tr.dataset.state = task.state;
+  tr.dataset.firstSeen = task.first_seen_at ?? "";
   setState(field(tr, "state"), task.state);
   field(tr, "name").textContent = task.name || "?";
   field(tr, "name").title = task.name || "";
@@ -99,11 +101,100 @@ function render(page) {
   syncPickAll();
 }
 
-// -- live refresh of page one, at most once a second -------------------------------------------
+// -- live: deltas applied to rows; page one re-read when the filter or the order requires it -------
+const query = new URLSearchParams(table.dataset.apiQuery);
+const PAGE = Number(query.get("limit")) || 50;
+const REFRESH_MS = 1000; // re-reads: the first at once, then at most one a second
 let lastFetch = 0;
 let timer = null;
 let inflight = false;
 let again = false;
+let sinceFetch = null; // uuid -> task: deltas that arrived while a re-read was on its way
+
+// Whether `task` matches the page's filter: true, false, or null when only the server can tell
+// (text matching follows the database's collation). A shown row matched when it was read, so for
+// it only what can change (state, worker, result, exception) is judged again.
+function judge(task, shown) {
+  const verdicts = [];
+  const state = query.get("state");
+  if (state) verdicts.push(task.state === state.toUpperCase());
+  if (query.get("worker")) verdicts.push(null);
+  if (!shown) {
+    if (query.get("queue")) verdicts.push(task.queue === query.get("queue"));
+    if (query.get("since")) verdicts.push(task.first_seen_at >= Number(query.get("since")));
+    if (query.get("until")) verdicts.push(task.first_seen_at <= Number(query.get("until")));
+    if (query.get("name")) verdicts.push(null);
+  }
+  for (const term of (query.get("q") || "").split(/\s+/).filter(Boolean)) {
+    const [key, value] = term.split(/:(.*)/s);
+    verdicts.push(key.toLowerCase() === "state" && value ? task.state === value.toUpperCase() : null);
+  }
+  if (verdicts.includes(false)) return false;
+  return verdicts.includes(null) ? null : true;
+}
+
+// Page order: newest first_seen_at first, then uuid descending (the server's keyset order).
+function before(task, tr) {
+  const seen = Number(tr.dataset.firstSeen);
+  return task.first_seen_at > seen || (task.first_seen_at === seen && task.uuid > tr.dataset.uuid);
+}
+
+function changeTotal(by) {
+  const el = document.getElementById("total");
+  if (el.dataset.capped !== "true") showTotal(Number(el.dataset.total) + by, false);
+}
+
+function remove(uuid) {
+  rows.get(uuid).remove();
+  rows.delete(uuid);
+  changeTotal(-1);
+}
+
+// Put a task that is not shown at its place in page one, if it belongs there.
+function insert(task) {
+  const shown = [...rows.values()];
+  const next = shown.find((tr) => before(task, tr));
+  if (!next && shown.length >= PAGE) return;
+  const tr = template.content.firstElementChild.cloneNode(true);
+  fillRow(tr, task);
+  tbody.insertBefore(tr, next || null);
+  rows.set(task.uuid, tr);
+  fadeFresh([tr]);
+  changeTotal(1);
+  if (rows.size > PAGE) {
+    const last = tbody.lastElementChild;
+    rows.delete(last.dataset.uuid);
+    last.remove();
+  }
+  document.getElementById("no-tasks").hidden = true;
+}
+
+// Apply one task's latest stored row; true when page one must be re-read to be right.
+function applyTask(task) {
+  const tr = rows.get(task.uuid);
+  const verdict = judge(task, Boolean(tr));
+  if (tr) {
+    if (verdict === true) {
+      fillRow(tr, task);
+      return false;
+    }
+    remove(task.uuid); // it no longer matches, or the server must say: never show it meanwhile
+    return true;
+  }
+  if (verdict === true && task.first_seen_at != null) insert(task);
+  return verdict === null;
+}
+
+function applyDelta(delta) {
+  let reread = false;
+  for (const [key, task] of Object.entries(delta)) {
+    if (!key.startsWith("task:") || !task) continue;
+    if (sinceFetch) sinceFetch.set(task.uuid, task);
+    reread = applyTask(task) || reread;
+  }
+  syncPickAll();
+  if (reread) schedule();
+}
 
 function schedule() {
   if (timer !== null) return;
@@ -118,6 +209,7 @@ async function refresh() {
   }
   inflight = true;
   lastFetch = Date.now();
+  sinceFetch = new Map();
   try {
     const response = await fetch(`${api}/tasks?${table.dataset.apiQuery}`, { credentials: "same-origin" });
     const body = await response.json();
@@ -127,9 +219,14 @@ async function refresh() {
     }
     showError("");
     render(body);
+    // The read may predate deltas that arrived meanwhile; they are at least as new: apply them again.
+    const newer = sinceFetch;
+    sinceFetch = null;
+    applyDelta(Object.fromEntries([...newer].map(([uuid, task]) => [`task:${uuid}`, task])));
   } catch (err) {
     console.warn("tasks refresh failed:", err);
   } finally {
+    sinceFetch = null;
     inflight = false;
     if (again) {
       again = false;
@@ -139,9 +236,7 @@ async function refresh() {
 }
 
 if (table.dataset.live === "true") {
-  subscribe(`celery/${source}`, () => schedule(), (delta) => {
-    if (Object.keys(delta).some((key) => key.startsWith("task:"))) schedule();
-  });
+  subscribe(`celery/${source}`, () => schedule(), applyDelta);
 }
 
 // -- selection ---------------------------------------------------------------------------------
