@@ -1,7 +1,7 @@
 """history: celery hour outcomes, an hour-rollup index, runtime range per bucket, source state transitions
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 """
 import json
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0007'
-down_revision = '0003'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

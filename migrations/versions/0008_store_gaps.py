@@ -1,14 +1,14 @@
 """store gaps: spans of writes that never reached the store, until reconciled
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0007
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0008'
-down_revision = '0003'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

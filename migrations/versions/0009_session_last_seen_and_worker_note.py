@@ -1,14 +1,14 @@
 """session last_seen_at (idle timeout) and celery worker note (clamped events)
 
 Revision ID: 0009
-Revises: 0003
+Revises: 0008
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0009'
-down_revision = '0003'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
