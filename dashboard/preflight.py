@@ -45,7 +45,7 @@ def _check_source(origin: str, source: SourceConfig) -> None:
                 if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
                     raise ValueError(f"{server.strip()!r} is not host:port")
         elif source.kind == "consul":
-            from collectors.consul_health import parse_address
+            from collectors.consul_client import parse_address
 
             parse_address(opts["address"], opts.get("scheme", "http"))
     except (ValueError, KeyError) as exc:

@@ -130,7 +130,7 @@ def test_corrupt_pages_found_while_serving_turn_readyz_503_with_the_reason(tmp_p
             fh.write(b"\xff" * 65536)
         response = viewer.get("/api/celery/main/tasks?q=nothing-matches")
         assert response.status_code == 503 and "The store cannot be read" in response.json["error"]
-        ready = app.test_client().get("/readyz")
+        ready = viewer.get("/readyz")
         assert ready.status_code == 503 and "malformed" in ready.json["store"]["error"]
     finally:
         runtime.stop()

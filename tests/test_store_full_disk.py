@@ -72,7 +72,7 @@ def test_a_full_disk_holds_writes_says_so_and_commits_them_all_when_room_returns
         viewer = login(app, "viewer")
         filler = fill(small_disk)
         runtime.emit("celery_event", events(3000))
-        ready = wait_for(lambda: app.test_client().get("/readyz"), lambda r: r.status_code == 503, timeout=30)
+        ready = wait_for(lambda: viewer.get("/readyz"), lambda r: r.status_code == 503, timeout=30)
         error = ready.json["writer"]["error"]
         assert error in FULL_DISK_ERRORS and ready.json["writer"]["held"] > 0
         page = viewer.get("/").text
