@@ -8,18 +8,18 @@ Celery's saferepr shows them as b'fffe' in the events, and that is what the page
 """
 from __future__ import annotations
 
-import json
 import re
 import time
-import urllib.error
-import urllib.request
 
 import pytest
+import requests
 from celery import Celery
 from celery.utils.saferepr import saferepr
 
 from tests.fixtures_services import wait_for
+from bench.live_clients import login
 from tests.browser import expect, log_in, serve, toml_str
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -59,13 +59,11 @@ def base(procs, tmp_path, redis_url, celery_worker_redis):
     url = serve(procs, tmp_path, f'[[celery]]\nname = "main"\nbroker = {toml_str(redis_url)}\n'
                                  f"backend = {toml_str(redis_url)}\ninterval = 1\ntimeout = 3\n", role="admin")
 
+    cookie = login(url, "admin", PASSWORD)  # readyz tells the collectors' status only to a login
+
     def collector():
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
-                body = json.load(response)
-        except urllib.error.HTTPError as exc:
-            body = json.load(exc)
-        return body.get("collectors", {}).get("celery/main", {})
+        answer = requests.get(url + "/readyz", headers={"Cookie": cookie}, timeout=2)
+        return answer.json().get("collectors", {}).get("celery/main", {})
 
     # A task sent before the receiver listens would never be seen (Redis event fanout keeps nothing).
     wait_for(collector, lambda s: s.get("headline", {}).get("events", 0) > 0, timeout=30)

@@ -54,7 +54,7 @@ def test_fifty_clients_each_end_with_every_tasks_final_state(procs, tmp_path, re
     # turned every client's finished task back to PENDING (the store already kept SUCCESS).
     base = serve(procs, tmp_path, celery_toml(redis_url))
     cookie = login(base, "viewer", PASSWORD)
-    wait_for(lambda: requests.get(f"{base}/readyz", timeout=10).json()["collectors"]["celery/main"],
+    wait_for(lambda: requests.get(f"{base}/readyz", headers={"Cookie": cookie}, timeout=10).json()["collectors"]["celery/main"],
              lambda s: s["state"] == "up", timeout=30)
     clients = connect_many(base, cookie, "celery/main", 50)
     try:
