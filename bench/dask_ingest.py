@@ -1,9 +1,10 @@
 """Dask task-stream ingest and poll cost: jobdash's collector into the store vs the bare scheduler RPCs.
 
-    python -m bench.dask_ingest [--workers 50] [--tasks 100000] [--polls 10] [--interval 2]
+    python -m bench.dask_ingest [--workers 50] [--tasks 20000] [--in-memory 100000] [--polls 10] [--interval 2]
 
-A real `dask scheduler` process and one process hosting --workers in-process workers (one thread
-each) run --tasks tiny tasks whose results stay in memory. Then:
+A real `dask scheduler` process and processes hosting --workers workers (ten each, one thread
+each) run --tasks tiny tasks, and --in-memory more objects are scattered to them; all stay in
+memory. Then:
 
 1. records/s: jobdash's first poll reads the whole task stream (every task that finished) and
    commits it to SQLite (WAL, on disk); the peer is the same `get_task_stream` RPC alone, which is
@@ -55,14 +56,16 @@ def start_cluster(workers: int, tmp: Path):
         if time.monotonic() > deadline:
             raise SystemExit("the scheduler did not start")
         time.sleep(0.2)
-    hosts = subprocess.Popen([sys.executable, "-c", WORKERS, address, str(workers)], stdout=log, stderr=subprocess.STDOUT)
+    hosts = [subprocess.Popen([sys.executable, "-c", WORKERS, address, str(min(10, workers - i))], stdout=log,
+                              stderr=subprocess.STDOUT) for i in range(0, workers, 10)]
     return address, scheduler, hosts
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=50)
-    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--in-memory", type=int, default=100_000)
     parser.add_argument("--polls", type=int, default=10)
     parser.add_argument("--interval", type=float, default=2.0)
     args = parser.parse_args()
@@ -83,8 +86,12 @@ def main() -> None:
             started = time.perf_counter()
             futures = client.map(inc, range(args.tasks))
             client.gather(futures)
-            print(f"cluster: {args.workers} workers, {args.tasks:,} tasks in memory "
-                  f"(computed in {time.perf_counter() - started:.1f} s)")
+            computed = time.perf_counter() - started
+            started = time.perf_counter()
+            futures += client.scatter(list(range(args.in_memory)))
+            print(f"cluster: {args.workers} workers; {args.tasks:,} tasks computed in {computed:.1f} s, "
+                  f"{args.in_memory:,} more scattered in {time.perf_counter() - started:.1f} s: "
+                  f"{len(futures):,} keys in memory")
 
             # The peer first: the bare stream read.
             started = time.perf_counter()
@@ -147,9 +154,9 @@ def main() -> None:
             del futures
             client.close()
         finally:
-            for proc in (hosts, scheduler):
+            for proc in (*hosts, scheduler):
                 proc.terminate()
-            for proc in (hosts, scheduler):
+            for proc in (*hosts, scheduler):
                 try:
                     proc.wait(15)
                 except subprocess.TimeoutExpired:
