@@ -229,3 +229,30 @@ def test_reset_of_an_unknown_group_is_404_and_a_viewer_is_refused(kafka_app, adm
     viewer = login(kafka_app, "viewer")
     assert reset(viewer, group, topic=topic, to="earliest").status_code == 403
     assert committed(admin, group, topic) == {0: 3}
+
+
+def test_a_killed_broker_is_down_within_two_intervals_and_comes_back_up(sqlite_url):
+    from dashboard.demo import processes
+
+    broker = processes.start_tansu()
+    interval, timeout = 1.0, 2.0
+    source = SourceConfig("kafka", "ev", {"bootstrap_servers": broker.bootstrap}, interval=interval, timeout=timeout)
+    app = create_app(Settings(database_url=sqlite_url, secret_key="test-secret", sources=[source]))
+    try:
+        client = login(app, "viewer")
+
+        def state():
+            return client.get("/api/overview").json["sources"]["kafka/ev"]
+
+        wait_for(state, lambda s: s["state"] == "up")
+        broker.cleanup()
+        killed = time.monotonic()
+        down = wait_for(state, lambda s: s["state"] == "down")
+        # Two intervals, plus one poll's timeout for a poll that was under way when the broker died.
+        assert time.monotonic() - killed <= 2 * interval + timeout + 1.0
+        assert broker.bootstrap in down["last_error"]
+        broker = processes.start_tansu(port=broker.port)
+        assert wait_for(state, lambda s: s["state"] == "up", timeout=60)["last_success_at"] > killed
+    finally:
+        app.extensions["jobdash"].stop()
+        broker.cleanup()
