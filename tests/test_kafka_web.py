@@ -173,6 +173,7 @@ def test_reset_to_each_target_is_read_back_and_audited_with_the_previous_offsets
 def test_reset_is_refused_while_a_consumer_is_active_and_nothing_changes(kafka_app, kafka_broker, admin, topic):
     client = login(kafka_app, "admin")
     group = f"busy-{topic}"
+    commit(admin, group, topic, {0: 2, 1: 2, 2: 2})  # before the consumer joins: Kafka refuses it after
     consumer = KafkaConsumer(topic, bootstrap_servers=kafka_broker.bootstrap, group_id=group,
                              enable_auto_commit=False, auto_offset_reset="earliest")
     stop = threading.Event()
@@ -184,8 +185,7 @@ def test_reset_is_refused_while_a_consumer_is_active_and_nothing_changes(kafka_a
     thread = threading.Thread(target=run, daemon=True)
     try:
         thread.start()
-        commit(admin, group, topic, {0: 2, 1: 2, 2: 2})
-        wait_for(lambda: group_api(client, group), lambda g: g is not None and g["members"] == 1)
+        wait_for(lambda: group_api(client, group), lambda g: g is not None and g["members"] == 1, timeout=60)
         assert "active member" in client.get(f"/kafka/ev/groups/{group}").text
         preview = client.get(f"/api/kafka/ev/groups/{group}/reset-preview?topic={topic}&to=earliest").json
         assert "active member" in preview["refused"]
