@@ -106,9 +106,16 @@ def _slope(points: list[tuple[float, float]]) -> float:
 
 def thresholds_for(options: dict[str, Any], group: str) -> dict[str, float]:
     """The source's thresholds with the group's own (options["group_thresholds"][group]) on top."""
-    found = {k: float(options[k]) for k in THRESHOLD_KEYS if options.get(k) is not None}
     own = (options.get("group_thresholds") or {}).get(group) or {}
-    found.update({k: float(own[k]) for k in THRESHOLD_KEYS if own.get(k) is not None})
+    found = {}
+    for where, table in (("", options), (f"group_thresholds.{group}.", own)):
+        for key in THRESHOLD_KEYS:
+            value = table.get(key) if isinstance(table, dict) else None
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{where}{key}: expected a number of at least 0, got {value!r}")
+            found[key] = float(value)
     return found
 
 

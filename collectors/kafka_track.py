@@ -85,7 +85,7 @@ class KafkaTracker:
     def _rows(self, now: float, members: dict[str, Members]) -> dict[str, Any]:
         partitions: list[dict[str, Any]] = []
         by_group: dict[str, list[dict[str, Any]]] = {}
-        for (group, topic, partition), window in sorted(self.samples.items()):
+        for (group, topic, partition), window in self.samples.items():  # the store orders them
             info = members.get(group) or Members(None, note="not described")
             samples = list(window)
             last = samples[-1]
@@ -149,7 +149,7 @@ class KafkaTracker:
     def _topic_rows(self, partitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Per topic: its partitions, produce rate from end-offset deltas, each group's consume rate."""
         topics: dict[str, dict[str, Any]] = {}
-        for (topic, partition), points in sorted(self.ends.items()):
+        for (topic, partition), points in self.ends.items():
             row = topics.setdefault(topic, {"topic": topic, "partitions": 0, "end": 0, "produce_rate": None,
                                             "consumers": {}})
             row["partitions"] += 1

@@ -156,3 +156,10 @@ def test_lag_seconds_table_restarts_when_the_log_shrinks():
 def test_a_small_level_lag_with_offsets_moving_is_ok_not_burrows_warn():
     verdict = status([1, 4, 7, 10, 13], [3, 6, 9, 12, 15])
     assert (verdict.status, verdict.rule) == ("OK", "consuming")
+
+
+def test_a_bad_threshold_is_named():
+    with pytest.raises(ValueError, match=r"group_thresholds.billing.lag_warn: expected a number of at least 0, got 'x'"):
+        thresholds_for({"group_thresholds": {"billing": {"lag_warn": "x"}}}, "billing")
+    with pytest.raises(ValueError, match=r"^lag_error: expected a number"):
+        thresholds_for({"lag_error": -1}, "billing")

@@ -173,6 +173,7 @@ def test_reset_to_each_target_is_read_back_and_audited_with_the_previous_offsets
 def test_reset_is_refused_while_a_consumer_is_active_and_nothing_changes(kafka_app, kafka_broker, admin, topic):
     client = login(kafka_app, "admin")
     group = f"busy-{topic}"
+    commit(admin, group, topic, {0: 2, 1: 2, 2: 2})  # before the consumer joins: Kafka refuses it after
     consumer = KafkaConsumer(topic, bootstrap_servers=kafka_broker.bootstrap, group_id=group,
                              enable_auto_commit=False, auto_offset_reset="earliest")
     stop = threading.Event()
@@ -184,8 +185,7 @@ def test_reset_is_refused_while_a_consumer_is_active_and_nothing_changes(kafka_a
     thread = threading.Thread(target=run, daemon=True)
     try:
         thread.start()
-        commit(admin, group, topic, {0: 2, 1: 2, 2: 2})
-        wait_for(lambda: group_api(client, group), lambda g: g is not None and g["members"] == 1)
+        wait_for(lambda: group_api(client, group), lambda g: g is not None and g["members"] == 1, timeout=60)
         assert "active member" in client.get(f"/kafka/ev/groups/{group}").text
         preview = client.get(f"/api/kafka/ev/groups/{group}/reset-preview?topic={topic}&to=earliest").json
         assert "active member" in preview["refused"]
@@ -229,3 +229,30 @@ def test_reset_of_an_unknown_group_is_404_and_a_viewer_is_refused(kafka_app, adm
     viewer = login(kafka_app, "viewer")
     assert reset(viewer, group, topic=topic, to="earliest").status_code == 403
     assert committed(admin, group, topic) == {0: 3}
+
+
+def test_a_killed_broker_is_down_within_two_intervals_and_comes_back_up(sqlite_url):
+    from dashboard.demo import processes
+
+    broker = processes.start_tansu()
+    interval, timeout = 1.0, 2.0
+    source = SourceConfig("kafka", "ev", {"bootstrap_servers": broker.bootstrap}, interval=interval, timeout=timeout)
+    app = create_app(Settings(database_url=sqlite_url, secret_key="test-secret", sources=[source]))
+    try:
+        client = login(app, "viewer")
+
+        def state():
+            return client.get("/api/overview").json["sources"]["kafka/ev"]
+
+        wait_for(state, lambda s: s["state"] == "up")
+        broker.cleanup()
+        killed = time.monotonic()
+        down = wait_for(state, lambda s: s["state"] == "down")
+        # Two intervals, plus one poll's timeout for a poll that was under way when the broker died.
+        assert time.monotonic() - killed <= 2 * interval + timeout + 1.0
+        assert broker.bootstrap in down["last_error"]
+        broker = processes.start_tansu(port=broker.port)
+        assert wait_for(state, lambda s: s["state"] == "up", timeout=60)["last_success_at"] > killed
+    finally:
+        app.extensions["jobdash"].stop()
+        broker.cleanup()
