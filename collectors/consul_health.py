@@ -43,8 +43,6 @@ class ConsulCollector(Collector):
         super().__init__(name, interval=interval, timeout=timeout, address=address, token=token, dc=dc,
                          scheme=scheme, **options)
         self.agent = Agent.from_options(address, token, dc, scheme)
-        self.base_uri = self.agent.base_uri
-        self.dc = dc
         # A little under the poll's budget, so a hung agent is reported by us rather than abandoned by the runner.
         self.client = self.agent.client(max(0.5, timeout * 0.8))
         self._catalog_client = self.agent.client(timeout)  # the catalog watch's own follow-up reads
