@@ -105,17 +105,24 @@ def generate(path: Path, tasks: int, series: int, now: float) -> None:
     conn.close()
 
 
-def page_data(engine, w: hq.Window, now: float) -> str:
-    """Everything the History page loads for one range, as the API serialises it."""
+def page_parts(engine, w: hq.Window, now: float) -> dict:
+    """Each read the History page makes for one range, by name."""
     index = hq.metric_catalog(engine, w)
-    body = {"metrics": index,
-            "outcomes": hq.celery_outcomes(engine, w, SOURCE, "total"),
-            "runtimes": hq.celery_runtimes(engine, w, SOURCE),
-            "availability": availability(engine, [("celery", SOURCE)], w.since, w.until, now),
-            "summary": hq.summary(engine, w.since, w.until, "day", ZoneInfo("Europe/Berlin"), [SOURCE],
-                                  [("celery", SOURCE)]),
-            "series": [hq.metric_series(engine, w, m["source"], m["metric"], m["labels"]) for m in index]}
-    return json.dumps(body)
+    return {
+        "metric catalog": lambda: hq.metric_catalog(engine, w),
+        "Celery outcomes": lambda: hq.celery_outcomes(engine, w, SOURCE, "total"),
+        "runtimes by name": lambda: hq.celery_runtimes(engine, w, SOURCE),
+        f"{sum(len(m['labels']) for m in index)} metric series": lambda: [
+            hq.metric_series(engine, w, m["source"], m["metric"], m["labels"]) for m in index],
+        "availability": lambda: availability(engine, [("celery", SOURCE)], w.since, w.until, now),
+        "summary per day": lambda: hq.summary(engine, w.since, w.until, "day", ZoneInfo("Europe/Berlin"), [SOURCE],
+                                              [("celery", SOURCE)]),
+    }
+
+
+def page_data(parts: dict) -> str:
+    """Everything the History page loads for one range, serialised as the API does."""
+    return json.dumps({name: read() for name, read in parts.items()})
 
 
 def raw_outcomes(engine, w: hq.Window) -> list[tuple]:
@@ -161,7 +168,9 @@ def main() -> None:
         assert sum(r["succeeded"] + r["failed"] + r["retried"] for r in rollup) == sum(s + f + r for _, s, f, r in raw)
         chart = timed(lambda: hq.celery_outcomes(engine, w, SOURCE))
         metric = timed(lambda: hq.metric_series(engine, w, "kafka/events", "lag", ["series-0"]))
-        page = timed(lambda: page_data(engine, w, now), repeat=3)
+        parts = page_parts(engine, w, now)
+        page = timed(lambda: page_data(parts), repeat=3)
+        split = {name: timed(read, repeat=1) for name, read in parts.items()}
         peer_chart = timed(lambda: raw_outcomes(engine, w), repeat=3)
         peer_pct = timed(lambda: raw_percentiles(engine, w), repeat=1)
         points = len({r["ts"] for r in rollup})
@@ -170,7 +179,9 @@ def main() -> None:
         print(f"  Celery outcomes chart:     {chart:8.1f} ms   (target <= 50 ms)")
         print(f"  one metric series chart:   {metric:8.1f} ms")
         print(f"  whole page's data:         {page:8.1f} ms   (target <= 300 ms; {args.series} series, tables, summary)")
-        print(f"peer, from the raw task rows over the same 30 days:")
+        print("    of which " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in split.items()))
+        print(f"  machine load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print("peer, from the raw task rows over the same 30 days:")
         print(f"  outcomes chart:            {peer_chart:8.1f} ms   ratio {peer_chart / chart:.0f}x slower")
         print(f"  + runtime p50/p95 by name: {peer_chart + peer_pct:8.1f} ms   "
               f"(the page from rollups is {(peer_chart + peer_pct) / page:.1f}x faster, and draws far more)")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_left
 from collections.abc import Iterable
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import select
@@ -107,17 +109,20 @@ def percentiles(hist: dict[str, int], qs: tuple[float, ...], low: float | None =
     lies in the same bin, so each answer is within a factor 2**(1/4) (about 19%) of it, and never
     outside low..high.
     """
-    counts = sorted((int(i), n) for i, n in (hist or {}).items() if n)
-    total = sum(n for _, n in counts)
+    counts = [0] * RUNTIME_BINS
+    for i, n in (hist or {}).items():
+        counts[int(i)] += n
+    cumulative = list(accumulate(counts))
+    total = cumulative[-1]
     if not total:
         return [None] * len(qs)
-    out, seen, at = [], 0, 0
+    out = []
     for q in qs:
         rank = q * total
-        while at < len(counts) - 1 and seen + counts[at][1] < rank:
-            seen += counts[at][1]
-            at += 1
-        index, n = counts[at]
+        index = min(bisect_left(cumulative, rank), RUNTIME_BINS - 1)
+        while not counts[index]:  # a rank of 0 falls before the first run: take the first non-empty bin
+            index += 1
+        seen, n = cumulative[index] - counts[index], counts[index]
         lo, hi = (bin_upper(index - 1) if index else 0.0), bin_upper(index)
         if index == RUNTIME_BINS - 1:
             hi = max(hi, high or hi)  # the last bin holds everything slower
@@ -126,7 +131,8 @@ def percentiles(hist: dict[str, int], qs: tuple[float, ...], low: float | None =
         if high is not None:
             hi = max(min(hi, high), lo)
         frac = min(1.0, max(0.0, (rank - seen) / n))
-        out.append(lo * (hi / lo) ** frac if lo > 0 else lo + (hi - lo) * frac)
+        value = lo * (hi / lo) ** frac if lo > 0 else lo + (hi - lo) * frac
+        out.append(min(max(value, low if low is not None else value), high if high is not None else value))
     return out
 
 
