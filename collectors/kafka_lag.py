@@ -104,12 +104,20 @@ class KafkaLagCollector(Collector):
     def _connect(self) -> KafkaAdminClient:
         if self._admin is None:
             self._probe()
+            built: list[Any] = []  # so that a client whose bootstrap failed is closed, not leaked
+
+            def client(**configs: Any) -> Any:
+                built.append(KafkaAdminClient.DEFAULT_CONFIG["kafka_client"](**configs))
+                return built[-1]
+
             try:
                 self._admin = MembersAdmin(
                     bootstrap_servers=self.bootstrap_servers, client_id=f"jobdash-{self.name}",
                     request_timeout_ms=self.request_ms, bootstrap_timeout_ms=self.request_ms,
-                    reconnect_backoff_max_ms=1000)
+                    reconnect_backoff_max_ms=1000, kafka_client=client)
             except Exception as exc:
+                for half_built in built:
+                    half_built.close()
                 raise ConnectionError(f"kafka {','.join(self.bootstrap_servers)} unreachable: {_err(exc)}") from exc
         return self._admin
 

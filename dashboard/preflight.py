@@ -135,8 +135,8 @@ def _check_postgresql(origin: str, url: str) -> None:
         dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         psycopg.connect(dsn, connect_timeout=5).close()
     except psycopg.OperationalError as exc:
-        first = (str(exc).strip().splitlines() or ["no answer"])[-1 if "does not exist" in str(exc) else 0]
         if "does not exist" in str(exc):
             raise ConfigError(origin, "database_url", f"database {parsed.database!r} does not exist on {where} "
                                                       f"(create it: createdb {parsed.database})") from None
+        first = (str(exc).strip().splitlines() or ["no answer"])[0]
         raise ConfigError(origin, "database_url", f"PostgreSQL at {where} cannot be reached: {first}") from None

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
