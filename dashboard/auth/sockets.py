@@ -101,7 +101,11 @@ class SocketGuard:
 
     def _leave_forbidden(self, user: User, socket_ids: list[str]) -> None:
         for sid in socket_ids:
-            for room in self.socketio.server.rooms(sid, namespace=NAMESPACE):
+            try:
+                rooms = self.socketio.server.rooms(sid, namespace=NAMESPACE)
+            except Exception:  # gone since the sweep began
+                continue
+            for room in rooms:
                 if room != sid and not has_role(user.role, self.role_for(room)):
                     self.socketio.server.leave_room(sid, room, namespace=NAMESPACE)
                     self.socketio.server.emit("error", {"error": f"left {room}: it needs the {self.role_for(room)} role"},

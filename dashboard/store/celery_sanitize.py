@@ -119,11 +119,6 @@ def _number(value: Any, low: float, high: float, integer: bool) -> float | int |
     return None
 
 
-def sane_time(value: Any, now: float) -> float | None:
-    """Epoch seconds from 2000 to a day ahead of `now`, else None."""
-    return _number(value, EARLIEST, now + AHEAD, False)
-
-
 # Field -> how it is checked, looked up once per field (ingest's hot path).
 _TEXT, _TIME, _NUMBER, _LOAD, _SKIP = "text", "time", "number", "load", "skip"
 RULES: dict[str, tuple] = {**{k: (_TEXT, n) for k, n in SHORT.items()}, **{k: (_TEXT, TEXT_MAX) for k in LONG},
@@ -135,53 +130,68 @@ MAX_FIELDS = 256
 def clean_event(event: Any) -> dict[str, Any] | None:
     """The event with every field checked and clamped, in place; None when it is not a dict.
 
-    An event without a usable type becomes type "" (ignored by the store)."""
+    An event without a usable type becomes type "" (ignored by the store). Honest events pass
+    each check in a comparison or two and are not copied: this runs for every event ingested."""
     if not isinstance(event, dict):
         return None
     if event.get(CLEANED) == _TOKEN:
         return event
     now = time.time()
     notes: list[str] = []
-    clean: dict[str, Any] = {}
-    fields = event.items() if len(event) <= MAX_FIELDS else list(event.items())[:MAX_FIELDS]
-    for key, value in fields:
+    changes: dict[str, Any] = {}
+    dropped: list[Any] = []
+    for key in list(event)[MAX_FIELDS:] if len(event) > MAX_FIELDS else ():
+        del event[key]
+    for key, value in event.items():
         if value is None:
             continue
         rule = RULES.get(key)
         if rule is None:
-            if isinstance(key, str) and len(key) <= 64:
-                clean[key] = _other(value)
-        elif rule[0] is _TEXT:
+            if not isinstance(key, str) or len(key) > 64:
+                dropped.append(key)
+            elif not (type(value) is str and len(value) <= OTHER_MAX and value.isascii() and "\x00" not in value
+                      or type(value) is bool or type(value) in (int, float) and -2**63 < value < 2**63):
+                changes[key] = _other(value)
+            continue
+        kind = rule[0]
+        if kind is _TEXT:
+            if type(value) is str and len(value) <= rule[1] and value.isascii() and "\x00" not in value:
+                continue
             limit = rule[1]
-            if type(value) is str and len(value) <= limit:
-                clean[key] = value if value.isascii() and "\x00" not in value else _text(value)
-            elif isinstance(value, str):
-                notes.append(f"{key} was {len(value):,} characters; cut to {limit:,}")
-                clean[key] = _text(_cut(value, limit))
-            else:
+            if type(value) is not str:
                 notes.append(f"{key} was not text ({_quote(value)}); kept as text")
-                clean[key] = _text(_flat(value, limit))
-        elif rule[0] is _TIME:
-            clean[key] = sane_time(value, now)
-            if clean[key] is None:
-                notes.append(f"{key} {_quote(value)} is out of range (2000 to a day ahead); time received used")
-        elif rule[0] is _NUMBER:
-            clean[key] = _number(value, *rule[1:])
-            if clean[key] is None:
-                notes.append(f"{key} {_quote(value)} is out of range; dropped")
-        elif rule[0] is _LOAD:
+                changes[key] = _text(_flat(value, limit))
+            elif len(value) > limit:
+                notes.append(f"{key} was {len(value):,} characters; cut to {limit:,}")
+                changes[key] = _text(_cut(value, limit))
+            else:
+                changes[key] = _text(value)
+        elif kind is _NUMBER or kind is _TIME:
+            low, high, integer = rule[1:] if kind is _NUMBER else (EARLIEST, now + AHEAD, False)
+            # NaN fails every comparison and infinities the range; bool is not a number here.
+            if (type(value) is float or type(value) is int) and low <= value <= high:
+                if integer and type(value) is float:
+                    changes[key] = int(value)
+                continue
+            changes[key] = None
+            notes.append(f"{key} {_quote(value)} is out of range" +
+                         ("; dropped" if kind is _NUMBER else " (2000 to a day ahead); time received used"))
+        elif kind is _LOAD:
             numbers = [_number(v, 0.0, 1e6, False) for v in value[:3]] if isinstance(value, (list, tuple)) else []
-            clean[key] = numbers if numbers and None not in numbers else None
-            if clean[key] is None:
+            if not numbers or None in numbers:
+                changes[key] = None
                 notes.append(f"{key} {_quote(value)} is not three numbers; dropped")
-    if not isinstance(clean.get("type"), str):
-        clean["type"] = ""
-    if clean.get("timestamp") is None:
+        else:  # a note or mark only jobdash may set
+            dropped.append(key)
+    for key in dropped:
+        del event[key]
+    event.update(changes)
+    if type(event.get("type")) is not str:
+        event["type"] = ""
+    if event.get("timestamp") is None:
         # No trustworthy time: when it reached the collector, else now.
-        clean["timestamp"] = clean.get("local_received") or now
+        event["timestamp"] = event.get("local_received") or now
     if notes:
-        clean[NOTE] = _cut("event " + clean["type"] + ": " + "; ".join(notes), 2000)
-    clean[CLEANED] = _TOKEN
-    event.clear()
-    event.update(clean)
+        event[NOTE] = _cut("event " + event["type"] + ": " + "; ".join(notes), 2000)
+    event[CLEANED] = _TOKEN
     return event
