@@ -95,6 +95,7 @@ def shoot_overview(base: str, password: str) -> None:
             browser.close()
 
 
+@pytest.mark.timeout(900)  # two demo starts on a busy machine
 def test_demo_prints_one_login_block_last_and_stops_within_five_seconds_on_ctrl_c(tmp_path):
     workdir = tmp_path / ".demo"
     passwords = []

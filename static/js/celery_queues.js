@@ -2,11 +2,15 @@
 // drawn with uPlot from /api/celery/<source>/queues and /stats. Names come from the watched
 // system: uPlot writes series labels with textContent, and so does this script.
 import uPlot from "../../vendor/uplot/dist/uPlot.esm.js";
-import { api, secs } from "./celery_common.js";
+import { subscribe } from "./live.js";
+import { api, now, secs, source } from "./celery_common.js";
 
 const page = document.getElementById("queues-page");
-const since = Number(page.dataset.since);
-const until = Number(page.dataset.until);
+// The span stays as chosen; its end follows the clock on every refresh.
+const span = Number(page.dataset.until) - Number(page.dataset.since);
+let until = Number(page.dataset.until);
+let since = until - span;
+const REFRESH_MS = 10000;
 const COLORS = ["#0b5cad", "#b35900", "#116329", "#8250df", "#a40e26", "#1b7c83", "#6e7781", "#bf8700"];
 const charts = [];
 let stats = [];
@@ -123,3 +127,12 @@ window.addEventListener("resize", () => {
   for (const { el, plot } of charts) plot.setSize({ width: width(el), height: 220 });
 });
 load();
+
+// Live: the room's activity shows on the connection indicator; the charts are re-read on a
+// steady beat (depth is sampled every poll, outcomes every minute), not on every event.
+subscribe(`celery/${source}`, () => {}, () => {});
+setInterval(() => {
+  until = now();
+  since = until - span;
+  load();
+}, REFRESH_MS);
