@@ -44,6 +44,19 @@ def celery_deltas(runtime) -> Translator:
     return translate
 
 
+def retry_deltas(links: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Tasks jobdash just re-sent, so the original's page shows "Retried as" without a reload.
+
+    Keyed "retry:<uuid>": the new task's own events, coalesced under "task:<uuid>", must not replace it.
+    """
+    rooms: dict[str, dict[str, Any]] = {}
+    for link in links:
+        rooms.setdefault(f"celery/{link['source']}", {})[f"retry:{link['uuid']}"] = {
+            "uuid": link["uuid"], "state": "PENDING", "state_at": link["at"], "first_seen_at": link["at"],
+            "name": link["name"], "queue": link["queue"], "retry_of": link["retry_of"]}
+    return rooms
+
+
 def celery_snapshot(runtime, source: str) -> dict[str, Any]:
     items: dict[str, Any] = {f"worker:{w['hostname']}": w for w in celery_queries.workers(runtime.engine, source)}
     page = celery_queries.task_page(runtime.engine, source, celery_queries.TaskFilter(), limit=50)
@@ -71,6 +84,7 @@ def register_rooms(hub: LiveHub, runtime) -> None:
     hub.add_room("overview", runtime.overview_snapshot)
     hub.add_translator("source_status", status_deltas)
     hub.add_translator("celery_event", celery_deltas(runtime))
+    hub.add_translator("celery_retry_link", retry_deltas)
     hub.add_translator("kafka_state", kafka_deltas)
     for source in runtime.settings.sources:
         if source.kind == "celery":

@@ -193,9 +193,15 @@ def test_retry_controls_confirm_in_a_dialog_and_link_the_new_tasks(base, sender,
     result = form.locator(".action-result")
     expect(result).to_have_attribute("data-outcome", "ok")
     expect(result.locator(".outcome")).to_contain_text(f"re-sent {FAIL} as")
+    # The original's page lists its retry at once, without a reload.
+    new_task = result.locator(".new-task a").text_content()
+    expect(page.locator("#retried-by a")).to_have_text(new_task, timeout=30_000)
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
     result.locator(".new-task a").click()
     expect(page.locator("#retry-of a")).to_have_text(failed[0])
     retry_one = page.locator("#task-uuid").text_content()
+    assert retry_one == new_task
+    expect(page.locator('[data-field="routing_key"]')).to_have_text("celery", timeout=30_000)  # as the original's
     assert_inert(watched)
 
     # Retry the other from the list's selection.

@@ -121,6 +121,13 @@ def test_each_new_task_row_fades_on_its_own_clock_while_tasks_keep_coming(base, 
     finally:
         stop.set()
         thread.join(5)
+    # The queues page is live too: it says so, and re-reads its charts without a reload.
+    page.goto(base + "/celery/main/queues")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    with page.expect_request(re.compile(r"/api/celery/main/queues\?since="), timeout=30_000):
+        pass
+    expect(page.locator("#depth-chart .uplot")).to_have_count(1)
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
     assert watched.errors == []
 
 

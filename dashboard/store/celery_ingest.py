@@ -320,7 +320,8 @@ def write_retry_links(conn: Connection, links: list[dict]) -> None:
     for link in links:
         row = dict.fromkeys(TASK_COLUMNS)
         row.update(source=link["source"], uuid=link["uuid"], retry_of=link["retry_of"], name=link["name"],
-                   queue=link["queue"], state="PENDING", state_at=0.0, first_seen_at=link["at"], sent_at=link["at"])
+                   queue=link["queue"], routing_key=link.get("routing_key"), state="PENDING", state_at=0.0,
+                   first_seen_at=link["at"], sent_at=link["at"])
         rows.append(_as_db(row, TASK_COLUMNS))
     upsert_rows(conn, CeleryTask.__table__, TASK_KEYS, TASK_COLUMNS, rows, TASK_MERGE)
 

@@ -2,11 +2,15 @@
 // drawn with uPlot from /api/celery/<source>/queues and /stats. Names come from the watched
 // system: uPlot writes series labels with textContent, and so does this script.
 import { align, draw as drawChart } from "./charts.js";
-import { api, secs } from "./celery_common.js";
+import { subscribe } from "./live.js";
+import { api, now, secs, source } from "./celery_common.js";
 
 const page = document.getElementById("queues-page");
-const since = Number(page.dataset.since);
-const until = Number(page.dataset.until);
+// The span stays as chosen; its end follows the clock on every refresh.
+const span = Number(page.dataset.until) - Number(page.dataset.since);
+let until = Number(page.dataset.until);
+let since = until - span;
+const REFRESH_MS = 10000;
 let stats = [];
 
 function draw(el, series, data, axisLabel, valueFormat, integer = false) {
@@ -84,3 +88,12 @@ async function load() {
 
 document.getElementById("stats-name").addEventListener("change", outcomes);
 load();
+
+// Live: the room's activity shows on the connection indicator; the charts are re-read on a
+// steady beat (depth is sampled every poll, outcomes every minute), not on every event.
+subscribe(`celery/${source}`, () => {}, () => {});
+setInterval(() => {
+  until = now();
+  since = until - span;
+  load();
+}, REFRESH_MS);
