@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections import defaultdict
 from pathlib import Path
 
 import redis
@@ -97,9 +98,11 @@ def run_case(dash: Dashboard, broker: str, n_clients: int, rate: float, seconds:
     peer: list[float] = []
     lock = threading.Lock()
 
+    succeeded: dict[object, set[str]] = defaultdict(set)  # client -> tasks it has seen succeed
+
     def on_item(client, key, item, arrived):
         if key.startswith("task:") and item.get("state") == "SUCCESS" and item["uuid"] in sent_ids:
-            seen = client.__dict__.setdefault("succeeded", set())
+            seen = succeeded[client]
             if item["uuid"] not in seen:
                 seen.add(item["uuid"])
                 with lock:
@@ -114,6 +117,8 @@ def run_case(dash: Dashboard, broker: str, n_clients: int, rate: float, seconds:
     receiver = EventReceiver(celery_app("peer", broker, timeout=5.0), "peer", on_event)
     receiver.start()
     clients = connect_many(dash.base, cookie, "celery/bench", n_clients, on_item=on_item, timeout=300)
+    for client in clients:  # made here, before any task is sent, not racing in the readers
+        succeeded[client] = set()
     sender = Celery("sender", broker=broker, backend=broker, set_as_current=False)
     sender.conf.task_send_sent_event = True
     try:
@@ -131,7 +136,7 @@ def run_case(dash: Dashboard, broker: str, n_clients: int, rate: float, seconds:
         # Let the last tasks finish and reach everyone (or give up after a generous wait).
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if all(len(getattr(c, "succeeded", ())) >= total for c in clients):
+            if all(len(succeeded[c]) >= total for c in clients):
                 break
             time.sleep(0.5)
         finals = {f"task:{t}" for t in sent_ids}

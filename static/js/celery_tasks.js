@@ -113,7 +113,9 @@ let sinceFetch = null; // uuid -> task: deltas that arrived while a re-read was 
 
 // Whether `task` matches the page's filter: true, false, or null when only the server can tell
 // (text matching follows the database's collation). A shown row matched when it was read, so for
-// it only what can change (state, worker, result, exception) is judged again.
+// it only what can change since is judged again: its state, worker, result and exception.
+const CHANGING = new Set(["state", "worker", "result", "exception"]);
+
 function judge(task, shown) {
   const verdicts = [];
   const state = query.get("state");
@@ -126,8 +128,10 @@ function judge(task, shown) {
     if (query.get("name")) verdicts.push(null);
   }
   for (const term of (query.get("q") || "").split(/\s+/).filter(Boolean)) {
-    const [key, value] = term.split(/:(.*)/s);
-    verdicts.push(key.toLowerCase() === "state" && value ? task.state === value.toUpperCase() : null);
+    const [word, value] = term.split(/:(.*)/s);
+    const key = value === undefined ? "" : word.toLowerCase();
+    if (key === "state") verdicts.push(task.state === value.toUpperCase());
+    else if (!shown || CHANGING.has(key)) verdicts.push(null);
   }
   if (verdicts.includes(false)) return false;
   return verdicts.includes(null) ? null : true;
