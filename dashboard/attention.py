@@ -23,11 +23,12 @@ HEADLINE_RULES = {
     "kafka": ("lag", 100, "consumer lag {value:,} messages", "lag"),
     "consul": ("critical", 1, "{value:,} critical check(s)", None),
 }
-# kind -> the metrics a card's sparkline may draw, the first with data winning, and its unit.
+# kind -> the (metric, label) pairs a card's sparkline may draw, the first with data winning, and its unit.
+# A label of None sums the metric over its labels; Dask's "" label is its total beside the per-prefix ones.
 SPARK_METRICS = {
-    "dask": (("tasks_completed", "tasks_processing"), "tasks"),
-    "kafka": (("lag",), "messages behind"),
-    "consul": (("checks_critical",), "critical checks"),
+    "dask": ((("tasks_completed", ""), ("tasks_processing", "")), "tasks"),
+    "kafka": ((("lag", None),), "messages behind"),
+    "consul": ((("checks_critical", None),), "critical checks"),
 }
 
 
@@ -104,8 +105,8 @@ def sparklines(runtime, now: float | None = None) -> dict[str, dict[str, Any]]:
                 {"name": "failed", "points": [[b, per_minute[b][1]] for b in buckets]}]}
         elif source.kind in SPARK_METRICS:
             metrics, unit = SPARK_METRICS[source.kind]
-            for metric in metrics:
-                points = minute_series(runtime.engine, source.key, metric, since)
+            for metric, label in metrics:
+                points = minute_series(runtime.engine, source.key, metric, since, label)
                 if points:
                     out[source.key] = {"unit": unit, "integer": False,
                                        "series": [{"name": metric, "points": [list(p) for p in points]}]}

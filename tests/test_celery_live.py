@@ -70,7 +70,10 @@ def test_a_successful_task_is_stored_with_its_whole_lifecycle(admin, sender, cel
     t = wait_state(admin, result.id, "SUCCESS")
     assert t["name"] == f"{TASKS}.add" and t["result"] == "5" and t["args"] == "[2, 3]"
     assert t["worker"] == worker_name(celery_worker_redis) and t["queue"] == "celery"
-    assert t["sent_at"] <= t["received_at"] <= t["started_at"] <= t["succeeded_at"]
+    assert t["received_at"] <= t["started_at"] <= t["succeeded_at"]
+    # The producer publishes task-sent after the message itself, so a busy machine may see the
+    # worker receive it a few milliseconds before the sent event's own timestamp.
+    assert t["sent_at"] <= t["started_at"] and abs(t["sent_at"] - t["received_at"]) < 1
     assert t["runtime"] is not None and t["runtime"] >= 0
 
 

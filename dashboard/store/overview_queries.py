@@ -19,12 +19,14 @@ def celery_tasks_by_name(engine: Engine, state: str, since: float) -> list[dict[
         return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def minute_series(engine: Engine, source: str, metric: str, since: float) -> list[tuple[int, float]]:
-    """Per-minute means of a metric since `since`, summed over its labels (e.g. lag over groups)."""
+def minute_series(engine: Engine, source: str, metric: str, since: float,
+                  label: str | None = None) -> list[tuple[int, float]]:
+    """Per-minute means of a metric since `since`: of one label, or summed over all (e.g. lag over groups)."""
     r = Rollup
-    query = (select(r.bucket, func.sum(r.total / r.count))
-             .where(r.source == source, r.metric == metric, r.step == 60, r.bucket >= since)
-             .group_by(r.bucket).order_by(r.bucket))
+    where = [r.source == source, r.metric == metric, r.step == 60, r.bucket >= since]
+    if label is not None:
+        where.append(r.label == label)
+    query = select(r.bucket, func.sum(r.total / r.count)).where(*where).group_by(r.bucket).order_by(r.bucket)
     with engine.connect() as conn:
         return [(int(bucket), float(value)) for bucket, value in conn.execute(query)]
 
