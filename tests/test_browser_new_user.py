@@ -131,6 +131,11 @@ def test_each_new_task_row_fades_on_its_own_clock_while_tasks_keep_coming(base, 
     assert watched.errors == []
 
 
+# The outermost elements that stick out past the page's right edge, to say what to fix.
+WIDEST = """[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right
+  > document.documentElement.clientWidth && !e.parentElement.closest('.table-wrap, pre'))
+  .slice(0, 5).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`)"""
+
 PAGES = ["/", "/celery", "/celery/main", "/celery/main/tasks", "/celery/main/workers", "/celery/main/queues",
          "/audit", "/tokens", "/users", "/dask", "/kafka", "/consul", "/history"]
 
@@ -147,7 +152,8 @@ def test_every_page_fits_a_phone_and_shows_keyboard_focus(base, browser, sender)
                 page.goto(base + path)
                 page.wait_for_load_state("networkidle")
                 overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-                assert overflow <= 0, f"{path} at {width} px scrolls sideways by {overflow} px"
+                wide = page.evaluate(WIDEST) if overflow > 0 else []
+                assert overflow <= 0, f"{path} at {width} px scrolls sideways by {overflow} px: {wide}"
                 screenshot(page, path.strip("/").replace("/", "-") or "overview")
             # Every control is reachable by keyboard, and where the focus is shows.
             page.goto(base + "/celery/main/tasks")
