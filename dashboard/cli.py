@@ -215,7 +215,8 @@ def check(ctx: click.Context) -> None:
     finally:
         engine.dispose()
     if problems:
-        click.echo(f"jobdash: database damaged: {'; '.join(problems[:5])}", err=True)
+        # SQLite's integrity_check rows may hold line breaks: the report stays one line.
+        click.echo(f"jobdash: database damaged: {' '.join('; '.join(problems[:5]).split())}", err=True)
         sys.exit(2)
     click.echo("integrity\tok")
 

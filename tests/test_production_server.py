@@ -37,7 +37,7 @@ def gunicorn(tmp_path):
         try:
             if requests.get(f"{base}/healthz", timeout=2).ok:
                 break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # the worker is still loading the app
             pass
         assert proc.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
         time.sleep(0.3)
