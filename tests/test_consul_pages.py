@@ -83,7 +83,9 @@ def test_per_service_check_counts_are_kept_as_history(consul_app, shop):
     name, _ = shop
     client = login(consul_app, "viewer")
     series = wait_for(lambda: client.get(f"/api/consul/dc1/services/{name}/history?span=1h").json["series"],
-                      lambda s: s["critical"] and s["passing"], 15)
+                      # The first poll may come before every check is registered: wait for the settled counts.
+                      lambda s: s["critical"] and s["passing"] and s["critical"][-1]["value"] == 1.0
+                      and s["passing"][-1]["value"] == 1.0, 30)
     assert series["critical"][-1]["value"] == 1.0 and series["passing"][-1]["value"] == 1.0
     for span in ("24h", "7d", "30d"):
         assert client.get(f"/api/consul/dc1/services/{name}/history?span={span}").json["series"]["critical"]
