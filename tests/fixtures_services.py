@@ -160,3 +160,18 @@ def silent_server():
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     return sock
+
+
+def celery_dashboard(redis_url: str, db_path) -> Iterator:
+    """A dashboard app watching a real worker on `redis_url` with a fast poll, its event receiver connected."""
+    from dashboard import create_app
+    from dashboard.config import Settings, SourceConfig
+
+    source = SourceConfig("celery", "main", {"broker": redis_url, "backend": redis_url}, interval=0.5, timeout=3.0)
+    app = create_app(Settings(database_url=f"sqlite:///{db_path}", sources=[source], secret_key="t"))
+    runtime = app.extensions["jobdash"]
+    # The receiver is connected once the status stops saying the event stream is down.
+    wait_for(lambda: runtime.readiness()["collectors"]["celery/main"],
+             lambda s: s["state"] == "up" and s["headline"].get("events", 0) > 0, timeout=30)
+    yield app
+    runtime.stop()

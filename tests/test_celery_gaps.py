@@ -12,25 +12,16 @@ import pytest
 from celery import Celery
 
 import collectors.celery_reconcile as reconcile
-from dashboard import create_app
-from dashboard.config import Settings, SourceConfig
 from dashboard.demo import processes
 from tests.conftest import login
-from tests.fixtures_services import wait_for
+from tests.fixtures_services import celery_dashboard, wait_for
 
 TASKS = "dashboard.demo.tasks"
 
 
 @pytest.fixture(scope="module")
 def dash(redis_url, celery_worker_redis, tmp_path_factory):
-    db = tmp_path_factory.mktemp("celery-gaps") / "jobdash.db"
-    source = SourceConfig("celery", "main", {"broker": redis_url, "backend": redis_url}, interval=0.5, timeout=3.0)
-    app = create_app(Settings(database_url=f"sqlite:///{db}", sources=[source], secret_key="t"))
-    runtime = app.extensions["jobdash"]
-    wait_for(lambda: runtime.readiness()["collectors"]["celery/main"],
-             lambda s: s["state"] == "up" and s["headline"].get("events", 0) > 0, timeout=30)
-    yield app
-    runtime.stop()
+    yield from celery_dashboard(redis_url, tmp_path_factory.mktemp("celery-gaps") / "jobdash.db")
 
 
 @pytest.fixture(scope="module")

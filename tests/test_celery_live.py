@@ -9,11 +9,9 @@ import uuid
 import pytest
 from celery import Celery
 
-from dashboard import create_app
-from dashboard.config import Settings, SourceConfig
 from dashboard.demo import processes
 from tests.conftest import csrf_of, login
-from tests.fixtures_services import wait_for
+from tests.fixtures_services import celery_dashboard, wait_for
 
 TASKS = "dashboard.demo.tasks"
 
@@ -21,15 +19,7 @@ TASKS = "dashboard.demo.tasks"
 @pytest.fixture(scope="module")
 def dash(redis_url, celery_worker_redis, tmp_path_factory):
     """The dashboard watching this module's Redis, with a fast poll."""
-    db = tmp_path_factory.mktemp("celery-live") / "jobdash.db"
-    source = SourceConfig("celery", "main", {"broker": redis_url, "backend": redis_url}, interval=0.5, timeout=3.0)
-    app = create_app(Settings(database_url=f"sqlite:///{db}", sources=[source], secret_key="t"))
-    runtime = app.extensions["jobdash"]
-    # The receiver is connected once the status stops saying the event stream is down.
-    wait_for(lambda: runtime.readiness()["collectors"]["celery/main"],
-             lambda s: s["state"] == "up" and s["headline"].get("events", 0) > 0, timeout=30)
-    yield app
-    runtime.stop()
+    yield from celery_dashboard(redis_url, tmp_path_factory.mktemp("celery-live") / "jobdash.db")
 
 
 @pytest.fixture(scope="module")
