@@ -4,7 +4,6 @@ from __future__ import annotations
 import getpass
 import logging
 import os
-import signal
 import sys
 import threading
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ import click
 
 from dashboard.auth.users import ROLES
 from dashboard.config import ConfigError, Settings, load_settings
-from dashboard.hardening import QuietRequestHandler
+from dashboard.serving import on_stop_signal, serve_app
 
 logger = logging.getLogger(__name__)
 
@@ -40,48 +39,6 @@ def _checked(config_path: str | None, database: bool = True) -> Settings:
     for notice in notices:
         click.echo(f"jobdash: {notice}", err=True)
     return settings
-
-
-def _on_sigterm(stop) -> None:
-    """Run `stop` on SIGTERM/SIGINT, then leave: a clean shutdown within 5 s."""
-
-    def handler(signum, _frame):
-        logger.info("signal %s: shutting down", signum)
-        stop()
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
-def serve_app(app, host: str, port: int, banner: str | None = None, on_signal=None) -> None:
-    """Serve `app` with Socket.IO (WebSocket via simple-websocket) until SIGTERM/SIGINT, then stop its runtime.
-
-    `banner` is printed once the port is bound, as the last thing startup prints; `on_signal`
-    runs as soon as the signal comes, alongside the runtime's stop.
-    """
-    from werkzeug.serving import make_server
-
-    runtime = app.extensions["jobdash"]
-    # Werkzeug's threaded server is fine for one machine and the demo; README gives the gunicorn command.
-    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
-
-    def handler(signum, _frame):
-        # shutdown() waits for serve_forever() to return, which runs in this very thread: ask from another.
-        signal.signal(signum, signal.SIG_IGN)
-        if on_signal is not None:
-            threading.Thread(target=on_signal, name="serve-on-signal", daemon=True).start()
-        threading.Thread(target=server.shutdown, name="serve-shutdown", daemon=True).start()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    click.echo(banner or f"jobdash: serving on http://{host}:{port}/ (Ctrl-C to stop)")
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        click.echo("jobdash: stopping…")
-        runtime.stop()
-        server.server_close()
 
 
 @click.group()
@@ -143,11 +100,11 @@ def collect(ctx: click.Context) -> None:
         upgrade(settings.database_url)
     runtime = Runtime(settings, hub)
     done = threading.Event()
-    _on_sigterm(lambda: (runtime.stop(), done.set()))
+    on_stop_signal(done.set)
     runtime.start(run_collectors=True)
     click.echo(f"jobdash: collecting from {len(settings.sources)} source(s); Ctrl-C to stop")
-    while not done.wait(1.0):
-        pass
+    done.wait()
+    runtime.stop()
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""The jobdash command: db upgrade, and serve shutting down cleanly on SIGTERM."""
+"""The jobdash command: db upgrade, and serve and collect shutting down cleanly on SIGTERM."""
 from __future__ import annotations
 
 import json
@@ -90,5 +90,35 @@ timeout = 30
         assert "Traceback" not in output and "production deployment" not in output, output
     finally:
         silent.close()
+        if proc.poll() is None:
+            proc.kill()
+
+
+
+def test_collect_stops_within_five_seconds_of_sigterm(tmp_path):
+    config = tmp_path / "jobdash.toml"
+    config.write_text(f"""
+database_url = 'sqlite:///{tmp_path / "j.db"}'
+[[dask]]
+name = "gone"
+address = "tcp://127.0.0.1:{free_port()}"
+interval = 0.2
+""")
+    proc = subprocess.Popen(jobdash("collect", config=config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:  # log lines, then the banner once the collectors run
+            lines.append(line)
+            if "collecting from 1 source(s)" in line:
+                break
+        assert proc.poll() is None, "".join(lines)
+        time.sleep(1.0)  # a few failed polls of the absent scheduler
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        assert time.monotonic() - started < 5
+        assert proc.returncode == 0
+        assert "Traceback" not in proc.stdout.read()
+    finally:
         if proc.poll() is None:
             proc.kill()

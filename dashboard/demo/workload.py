@@ -219,7 +219,7 @@ def run_demo(host: str, port: int, workdir: str) -> None:
     """Start the demo services and their workload, then serve the dashboard until stopped."""
     from dashboard import create_app
     from dashboard.auth.users import ensure_demo_admin
-    from dashboard.cli import serve_app
+    from dashboard.serving import serve_app
 
     if processes.port_open(host, port):
         raise SystemExit(f"jobdash demo: {host}:{port} is already in use; pass --port to choose another")
