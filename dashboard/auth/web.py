@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, current_app, g, jsonify, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
-from dashboard.actions import REGISTRY, may_perform
 from dashboard.auth import csrf, sessions, tokens
 from dashboard.auth.users import User, has_role
 from dashboard.store.audit_log import audit_row
@@ -171,16 +170,6 @@ def _headers(response):
     return response
 
 
-class _CanAct:
-    """Template global: truthy when the user may use some action now; can_act("name") for one."""
-
-    def __call__(self, name: str) -> bool:
-        return may_perform(current_app.extensions["jobdash"].settings, name, current_user())
-
-    def __bool__(self) -> bool:
-        return any(self(name) for name in REGISTRY)
-
-
 def allowed(endpoint: str) -> bool:
     """Whether the current user may open `endpoint` (for navigation links)."""
     if endpoint in PUBLIC_ENDPOINTS:
@@ -191,7 +180,7 @@ def allowed(endpoint: str) -> bool:
 
 
 def _template_context() -> dict[str, Any]:
-    return {"current_user": current_user(), "csrf_token": csrf.token, "can_act": _CanAct(), "allowed": allowed}
+    return {"current_user": current_user(), "csrf_token": csrf.token, "allowed": allowed}
 
 
 def init_app(app: Flask) -> None:

@@ -6,6 +6,7 @@ def register(app: Flask) -> None:
     from dashboard.views.actions_api import actions_api
     from dashboard.views.api import api
     from dashboard.views.audit import audit_pages
+    from dashboard.views.can_act import init_app as init_can_act
     from dashboard.views.auth_pages import auth
     from dashboard.views.celery_api import celery_api
     from dashboard.views.celery_pages import celery_pages
@@ -40,3 +41,4 @@ def register(app: Flask) -> None:
     app.register_blueprint(pages)
     app.register_blueprint(vendor)
     init_store_banner(app)
+    init_can_act(app)
