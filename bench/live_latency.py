@@ -73,12 +73,15 @@ class Dashboard:
         self.log = (workdir / "server.log").open("wb")
         self.proc = subprocess.Popen(args, env=self.env, cwd=repo, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
-        while True:
+        cookie = None
+        while True:  # the source's state is in /readyz's details, which only a logged-in user gets
             try:
-                with urllib.request.urlopen(self.base + "/readyz", timeout=2) as answer:
+                cookie = cookie or login(self.base, "viewer", PASSWORD)
+                request = urllib.request.Request(self.base + "/readyz", headers={"Cookie": cookie})
+                with urllib.request.urlopen(request, timeout=2) as answer:
                     if b'"state":"up"' in answer.read().replace(b" ", b""):
                         break
-            except OSError:
+            except (OSError, RuntimeError):
                 pass
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise SystemExit(f"jobdash did not come up: see {workdir / 'server.log'}")
