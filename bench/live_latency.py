@@ -85,7 +85,9 @@ class Dashboard:
             except (OSError, RuntimeError):
                 pass
             if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise SystemExit(f"jobdash did not come up: see {workdir / 'server.log'}")
+                self.stop()  # the log goes with the temporary directory: show its end
+                raise SystemExit("jobdash did not come up; its log ends:\n"
+                                 + (workdir / "server.log").read_text(errors="replace")[-2000:])
             time.sleep(0.5)
 
     def stop(self) -> None:
@@ -182,8 +184,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         worker = processes.start_celery_worker("dashboard.demo.tasks", broker, broker,
                                                f"bench-{uuid.uuid4().hex[:6]}@localhost", concurrency=4)
-        dash = Dashboard(Path(tmp), broker, args.server)
+        dash = None
         try:
+            dash = Dashboard(Path(tmp), broker, args.server)
             print(f"server: {args.server}; latency = task success at the client - the event's own timestamp")
             print(f"{'clients':>7} {'events/s':>8} {'tasks':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
                   f"{'peer p50':>8} {'peer p95':>8} {'p95 ratio':>9} {'missed/client':>13}")
@@ -199,8 +202,9 @@ def main() -> None:
                           + (f"; {r['disconnected']} disconnected" if r["disconnected"] else "")
                           + (f"; sending took {r['send_s']:.1f} s" if r["send_s"] > args.seconds * 1.1 else ""),
                           flush=True)
-        finally:
-            dash.stop()
+        finally:  # a server that did not come up has stopped itself; the worker must not outlive the bench
+            if dash is not None:
+                dash.stop()
             worker.cleanup()
             redis.Redis.from_url(broker).flushdb()
 
