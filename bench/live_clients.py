@@ -51,7 +51,8 @@ class LiveClient:
 
     def start(self) -> LiveClient:
         url = self.base.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
-        self._ws = simple_websocket.Client.connect(url, headers={"Cookie": self.cookie})
+        # A 64 KiB read takes a whole delta in one go (the default 4 KiB parses one in many small steps).
+        self._ws = simple_websocket.Client.connect(url, headers={"Cookie": self.cookie}, receive_bytes=65536)
         # Ask for the namespace at once, without waiting for Engine.IO's open packet: simple-websocket's
         # client can leave a packet that came in with the handshake unread until more data arrives.
         self._ws.send(f"40{NAMESPACE},")
@@ -129,3 +130,42 @@ def connect_many(base: str, cookie: str, room: str, n: int, on_item=None, timeou
             raise RuntimeError(f"{sum(c.joined.is_set() for c in clients)} of {n} clients joined {room} "
                                f"within {timeout:g}s; first error: {next((c.error for c in clients if c.error), None)}")
     return clients
+
+
+def viewer_process(base: str, cookie: str, room: str, n: int, task_ids: list[str], conn, wait: float = 60.0) -> None:
+    """A child process's share of the viewers, as browsers are processes of their own: n clients in `room`.
+
+    Says "joined" over `conn`, then, once told the sending is over, waits (up to `wait`) for every
+    client to see every task of `task_ids` succeed and sends back each first arrival's latency (arrival
+    minus the state's own time), the tasks each client's latest value does not show final, and how
+    many clients had dropped.
+    """
+    expected = set(task_ids)
+    seen: dict[LiveClient, set[str]] = {}
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def on_item(client, key, item, arrived):
+        if item.get("state") == "SUCCESS" and item.get("uuid") in expected and client in seen:
+            with lock:
+                if item["uuid"] not in seen[client]:
+                    seen[client].add(item["uuid"])
+                    latencies.append(arrived - item["state_at"])
+
+    clients = connect_many(base, cookie, room, n, on_item=on_item, timeout=300)
+    with lock:
+        seen.update({client: set() for client in clients})
+    conn.send("joined")
+    conn.recv()
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        with lock:
+            if all(len(s) >= len(expected) for s in seen.values()):
+                break
+        time.sleep(0.2)
+    finals = {f"task:{t}" for t in expected}
+    missed = [sum(1 for key in finals if (c.latest().get(key) or {}).get("state") != "SUCCESS") for c in clients]
+    with lock:
+        conn.send({"latencies": list(latencies), "missed": missed, "disconnected": sum(not c.connected for c in clients)})
+    for client in clients:
+        client.close()

@@ -1,11 +1,13 @@
 """Event -> browser latency of the live path, and final states missed, with N WebSocket viewers.
 
     python -m bench.live_latency [--clients 1 50 200] [--rates 20 500] [--seconds 15] [--server serve|gunicorn]
+                                 [--viewer-procs 4] [--senders 4]
 
 A real `celery worker -E` on Redis runs quick tasks sent at a steady rate (a task makes four
-events: sent, received, started, succeeded, so 500 events/s is 125 tasks/s); one jobdash
-server watches it, and N Socket.IO clients over WebSocket join the source's room. Latency is a
-task's success as it reaches each client minus the task-succeeded event's own timestamp.
+events: sent, received, started, succeeded, so 500 events/s is 125 tasks/s) by several sender
+processes (one could not keep up on a loaded machine); one jobdash server watches it, and N
+Socket.IO clients over WebSocket, spread over a few processes, join the source's room. Latency is
+a task's success as it reaches each client minus the task-succeeded event's own timestamp.
 "Missed" counts, per client, the tasks whose latest value in the room is not their final state.
 The peer, in the same run: a bare Celery event receiver in this process (what Flower's event
 thread sees), i.e. the event bus's own delay before any dashboard work.
@@ -13,21 +15,20 @@ thread sees), i.e. the event bus's own delay before any dashboard work.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
-from collections import defaultdict
 from pathlib import Path
 
 import redis
 from celery import Celery
 
-from bench.live_clients import connect_many, login
+from bench.live_clients import login, viewer_process
 from collectors.celery_client import celery_app
 from collectors.celery_events import EventReceiver
 from dashboard.demo import processes
@@ -73,15 +74,20 @@ class Dashboard:
         self.log = (workdir / "server.log").open("wb")
         self.proc = subprocess.Popen(args, env=self.env, cwd=repo, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
-        while True:
+        cookie = None
+        while True:  # the source's state is in /readyz's details, which only a logged-in user gets
             try:
-                with urllib.request.urlopen(self.base + "/readyz", timeout=2) as answer:
+                cookie = cookie or login(self.base, "viewer", PASSWORD)
+                request = urllib.request.Request(self.base + "/readyz", headers={"Cookie": cookie})
+                with urllib.request.urlopen(request, timeout=2) as answer:
                     if b'"state":"up"' in answer.read().replace(b" ", b""):
                         break
-            except OSError:
+            except (OSError, RuntimeError):
                 pass
             if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise SystemExit(f"jobdash did not come up: see {workdir / 'server.log'}")
+                self.stop()  # the log goes with the temporary directory: show its end
+                raise SystemExit("jobdash did not come up; its log ends:\n"
+                                 + (workdir / "server.log").read_text(errors="replace")[-2000:])
             time.sleep(0.5)
 
     def stop(self) -> None:
@@ -90,64 +96,79 @@ class Dashboard:
         self.log.close()
 
 
-def run_case(dash: Dashboard, broker: str, n_clients: int, rate: float, seconds: float) -> dict:
-    """Send tasks at `rate` events/s for `seconds` to N clients; return latencies and missed counts."""
+def send_share(broker: str, task_ids: list[str], tasks_per_s: float, start_at: float, conn) -> None:
+    """A sender process: send these tasks at `tasks_per_s` from wall time `start_at`; report the seconds taken."""
+    sender = Celery("sender", broker=broker, backend=broker, set_as_current=False)
+    sender.conf.task_send_sent_event = True
+    time.sleep(max(0.0, start_at - time.time()))
+    started = time.monotonic()
+    for i, task_id in enumerate(task_ids):
+        sender.send_task(TASK, args=[i, i], task_id=task_id, ignore_result=True)
+        delay = started + (i + 1) / tasks_per_s - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    conn.send(time.monotonic() - started)
+    sender.close()
+
+
+def run_case(dash: Dashboard, broker: str, n_clients: int, rate: float, seconds: float,
+             viewer_procs: int, senders: int) -> dict:
+    """Send tasks at `rate` events/s for `seconds` to N clients; return latencies and missed counts.
+
+    The viewers are spread over `viewer_procs` processes and the sending over `senders`, so that
+    neither one process's GIL nor one sender's round trips sets the pace instead of the server.
+    """
+    ctx = multiprocessing.get_context("spawn")
     cookie = login(dash.base, "viewer", PASSWORD)
-    sent_ids: set[str] = set()
-    latencies: list[float] = []
+    tasks_per_s = rate / 4
+    prefix = uuid.uuid4().hex[:8]  # this case's tasks, told apart from any earlier case's stragglers
+    task_ids = [f"{prefix}-{k:06d}" for k in range(max(1, int(tasks_per_s * seconds)))]
+    wanted = set(task_ids)
     peer: list[float] = []
-    lock = threading.Lock()
-
-    succeeded: dict[object, set[str]] = defaultdict(set)  # client -> tasks it has seen succeed
-
-    def on_item(client, key, item, arrived):
-        if key.startswith("task:") and item.get("state") == "SUCCESS" and item["uuid"] in sent_ids:
-            seen = succeeded[client]
-            if item["uuid"] not in seen:
-                seen.add(item["uuid"])
-                with lock:
-                    latencies.append(arrived - item["state_at"])
 
     def on_event(_kind, payloads):
         now = time.time()
         for _source, ev in payloads:
-            if ev.get("type") == "task-succeeded" and ev.get("uuid") in sent_ids:
+            if ev.get("type") == "task-succeeded" and ev.get("uuid") in wanted:
                 peer.append(now - ev["timestamp"])
 
     receiver = EventReceiver(celery_app("peer", broker, timeout=5.0), "peer", on_event)
     receiver.start()
-    clients = connect_many(dash.base, cookie, "celery/bench", n_clients, on_item=on_item, timeout=300)
-    for client in clients:  # made here, before any task is sent, not racing in the readers
-        succeeded[client] = set()
-    sender = Celery("sender", broker=broker, backend=broker, set_as_current=False)
-    sender.conf.task_send_sent_event = True
+    viewers = []
+    for share in (n_clients // viewer_procs + (k < n_clients % viewer_procs) for k in range(viewer_procs)):
+        if share:
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=viewer_process, args=(dash.base, cookie, "celery/bench", share, task_ids, theirs),
+                               daemon=True)
+            proc.start()
+            viewers.append((proc, ours))
     try:
-        tasks_per_s = rate / 4
-        total = max(1, int(tasks_per_s * seconds))
-        started = time.monotonic()
-        for i in range(total):
-            task_id = str(uuid.uuid4())
-            sent_ids.add(task_id)
-            sender.send_task(TASK, args=[i, i], task_id=task_id, ignore_result=True)
-            delay = started + (i + 1) / tasks_per_s - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        send_s = time.monotonic() - started
-        # Let the last tasks finish and reach everyone (or give up after a generous wait).
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if all(len(succeeded[c]) >= total for c in clients):
-                break
-            time.sleep(0.5)
-        finals = {f"task:{t}" for t in sent_ids}
-        missed = [sum(1 for key in finals if (c.latest().get(key) or {}).get("state") != "SUCCESS") for c in clients]
-        return {"tasks": total, "send_s": send_s, "latencies": latencies, "peer": list(peer), "missed": missed,
-                "disconnected": sum(not c.connected for c in clients)}
+        for proc, pipe in viewers:
+            if not pipe.poll(300):
+                raise SystemExit(f"viewers did not join within 300 s (exit code {proc.exitcode})")
+            pipe.recv()
+        start_at = time.time() + 1.0  # every sender connected and waiting
+        sending = []
+        for k in range(senders):
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=send_share, daemon=True, args=(
+                broker, task_ids[k::senders], tasks_per_s / senders, start_at + k / tasks_per_s, theirs))
+            proc.start()
+            sending.append((proc, ours))
+        send_s = max(pipe.recv() for _proc, pipe in sending)
+        for _proc, pipe in viewers:
+            pipe.send("sent")
+        results = [pipe.recv() for _proc, pipe in viewers]
+        return {"tasks": len(task_ids), "send_s": send_s, "peer": list(peer),
+                "latencies": [x for r in results for x in r["latencies"]],
+                "missed": [m for r in results for m in r["missed"]],
+                "disconnected": sum(r["disconnected"] for r in results)}
     finally:
-        for client in clients:
-            client.close()
+        for proc, _pipe in viewers:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
         receiver.stop()
-        sender.close()
 
 
 def main() -> None:
@@ -156,19 +177,22 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=[20, 500], help="task events per second")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--server", choices=["serve", "gunicorn"], default="serve")
+    parser.add_argument("--viewer-procs", type=int, default=4, help="processes the viewers are spread over")
+    parser.add_argument("--senders", type=int, default=4, help="processes sending the tasks")
     args = parser.parse_args()
     broker = claim_redis_db()
     with tempfile.TemporaryDirectory() as tmp:
         worker = processes.start_celery_worker("dashboard.demo.tasks", broker, broker,
                                                f"bench-{uuid.uuid4().hex[:6]}@localhost", concurrency=4)
-        dash = Dashboard(Path(tmp), broker, args.server)
+        dash = None
         try:
+            dash = Dashboard(Path(tmp), broker, args.server)
             print(f"server: {args.server}; latency = task success at the client - the event's own timestamp")
             print(f"{'clients':>7} {'events/s':>8} {'tasks':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
                   f"{'peer p50':>8} {'peer p95':>8} {'p95 ratio':>9} {'missed/client':>13}")
             for rate in args.rates:
                 for n in args.clients:
-                    r = run_case(dash, broker, n, rate, args.seconds)
+                    r = run_case(dash, broker, n, rate, args.seconds, min(n, args.viewer_procs), args.senders)
                     lat = [x * 1000 for x in r["latencies"]]
                     peer = [x * 1000 for x in r["peer"]]
                     ratio = pct(lat, 95) / pct(peer, 95) if peer else float("nan")
@@ -178,8 +202,9 @@ def main() -> None:
                           + (f"; {r['disconnected']} disconnected" if r["disconnected"] else "")
                           + (f"; sending took {r['send_s']:.1f} s" if r["send_s"] > args.seconds * 1.1 else ""),
                           flush=True)
-        finally:
-            dash.stop()
+        finally:  # a server that did not come up has stopped itself; the worker must not outlive the bench
+            if dash is not None:
+                dash.stop()
             worker.cleanup()
             redis.Redis.from_url(broker).flushdb()
 

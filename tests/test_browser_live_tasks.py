@@ -51,8 +51,9 @@ def p95(values: list[float]) -> float:
     return values[min(len(values) - 1, int(0.95 * len(values)))]
 
 
-# The target is 400 ms (p95); this machine, shared by many test runs at once, cannot promise
-# it (1 s seen at load 33), so the test holds a bound it can keep and prints the figure.
+# The target is 400 ms (p95). Here 27 ms at load 3, but about 0.9 s was seen at load 33 on
+# this shared machine, so the test holds a bound it can keep there and prints the figure;
+# bench.live_latency is where the speed is proved.
 ROW_P95_MS = 2000
 
 
@@ -90,6 +91,8 @@ def test_the_overview_card_shows_each_poll_within_400_ms_p95(base, watched):  # 
     polls = wait_for(lambda: page.evaluate("window.__polls"), lambda p: len(p) >= 11, timeout=60)
     # The first change may be the join's snapshot, showing a poll made before the page opened.
     latencies = [shown - ts * 1000 for ts, shown in polls[1:]]
+    print(f"poll -> overview card shows it over {len(latencies)} polls: p50 {sorted(latencies)[len(latencies) // 2]:.0f} ms, "
+          f"p95 {p95(latencies):.0f} ms")
     assert p95(latencies) <= 400, sorted(latencies)
     assert watched.errors == []
 
