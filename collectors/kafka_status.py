@@ -22,17 +22,19 @@ seconds) per source and per group. Burrow's own group word folds STOP/STALL/REWI
 """
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 STATUSES = ("OK", "WARN", "ERR", "REWIND", "STALL", "STOP")
 RANK = {s: i for i, s in enumerate(STATUSES)}
 THRESHOLD_KEYS = ("lag_warn", "lag_error", "lag_seconds_warn", "lag_seconds_error")
 
 
-@dataclass(frozen=True)
-class Sample:
+# Tuples, not dataclasses: a poll of 10k partitions makes 10k samples and verdicts, and a frozen
+# dataclass takes several times as long to build.
+class Sample(NamedTuple):
     """One poll of one partition: when, the committed offset, the end offset and the lag."""
 
     ts: float
@@ -41,8 +43,7 @@ class Sample:
     lag: int
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """A status with the rule that gave it and the numbers behind it."""
 
     status: str
@@ -120,9 +121,11 @@ def thresholds_for(options: dict[str, Any], group: str) -> dict[str, float]:
 
 
 def group_status(partitions: list[Verdict], total_lag: int, max_lag_seconds: float | None,
-                 thresholds: dict[str, float]) -> Verdict:
-    """The worst partition verdict, raised by any threshold the group's lag crosses."""
+                 thresholds: dict[str, float], count: int | None = None) -> Verdict:
+    """The worst partition verdict, raised by any threshold the group's lag crosses. A caller that
+    already picked the worst partition passes only its verdict, and the group's partition `count`."""
     verdicts = list(partitions)
+    count = len(partitions) if count is None else count
     checks = (("lag_error", "ERR", total_lag, "messages"), ("lag_seconds_error", "ERR", max_lag_seconds, "s"),
               ("lag_warn", "WARN", total_lag, "messages"), ("lag_seconds_warn", "WARN", max_lag_seconds, "s"))
     for key, status, value, unit in checks:
@@ -133,7 +136,7 @@ def group_status(partitions: list[Verdict], total_lag: int, max_lag_seconds: flo
         return Verdict("OK", "no-partitions", "no partition has a committed offset")
     top = max(verdicts, key=lambda v: RANK[v.status])
     if top.status == "OK":
-        return Verdict("OK", "all-ok", f"{len(partitions)} partition(s) OK")
+        return Verdict("OK", "all-ok", f"{count} partition(s) OK")
     return top
 
 
@@ -163,12 +166,17 @@ class OffsetTimes:
         newest_offset, _ = self.points[-1]
         if committed >= newest_offset:
             return 0.0, False
-        points = list(self.points)
-        for (o1, t1), (o2, t2) in zip(points, points[1:]):
-            if o1 <= committed < o2:
-                return max(0.0, now - (t1 + (committed - o1) * (t2 - t1) / (o2 - o1))), False
+        points = self.points
+        i = bisect.bisect_right(points, committed, key=_offset)  # offsets only grow along the table
+        if i:
+            (o1, t1), (o2, t2) = points[i - 1], points[i]
+            return max(0.0, now - (t1 + (committed - o1) * (t2 - t1) / (o2 - o1))), False
         # Older than the table: extend the line through its oldest and newest points backwards.
         (o1, t1), (o2, t2) = points[0], points[-1]
         if o2 == o1:
             return max(0.0, now - t1), True  # one point: at least this old
         return max(0.0, now - (t1 - (o1 - committed) * (t2 - t1) / (o2 - o1))), True
+
+
+def _offset(point: tuple[int, float]) -> int:
+    return point[0]

@@ -10,8 +10,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.kafka_status import (OffsetTimes, Sample, Verdict, burrow_word, group_status, partition_status,
-                                     thresholds_for, worst)
+from collectors.kafka_status import (RANK, OffsetTimes, Sample, Verdict, burrow_word, group_status,
+                                     partition_status, thresholds_for, worst)
 
 TP = tuple[str, int]  # (topic, partition)
 
@@ -26,11 +26,11 @@ class Members:
     note: str = ""
 
 
-def _rate(points) -> float | None:
-    """Per-second increase between the first and last (ts, value) points; decreases count as 0."""
-    if len(points) < 2 or points[-1][0] <= points[0][0]:
+def _rate(first_ts: float, first: int, last_ts: float, last: int) -> float | None:
+    """Per-second increase from the first to the last point; decreases count as 0."""
+    if last_ts <= first_ts:
         return None
-    return max(0.0, (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0]))
+    return max(0.0, (last - first) / (last_ts - first_ts))
 
 
 class KafkaTracker:
@@ -88,7 +88,7 @@ class KafkaTracker:
         for (group, topic, partition), window in self.samples.items():  # the store orders them
             info = members.get(group) or Members(None, note="not described")
             samples = list(window)
-            last = samples[-1]
+            first, last = samples[0], samples[-1]
             verdict = partition_status(samples, self.window, info.count)
             lag = max(0, last.lag)
             seconds, extrapolated = (self.times[(topic, partition)].lag_seconds(last.offset, now)
@@ -107,9 +107,9 @@ class KafkaTracker:
                 "lag": lag, "lag_seconds": seconds, "extrapolated": extrapolated, "status": verdict.status,
                 "rule": verdict.rule, "reason": verdict.reason, "owner": owner[0] if owner else None,
                 "host": owner[1] if owner else None, "last_commit": self.last_commit.get((group, topic, partition)),
-                "consume_rate": _rate([(s.ts, s.offset) for s in samples]), "samples": len(samples),
+                "consume_rate": _rate(first.ts, first.offset, last.ts, last.offset), "samples": len(samples),
                 "gone": gone, "note": "; ".join(notes) or None,
-                "window_start": {"offset": samples[0].offset, "ts": samples[0].ts, "lag": max(0, samples[0].lag)},
+                "window_start": {"offset": first.offset, "ts": first.ts, "lag": max(0, first.lag)},
             }
             partitions.append(row)
             by_group.setdefault(group, []).append(row)
@@ -124,11 +124,14 @@ class KafkaTracker:
                 "removed": removed}
 
     def _group_row(self, group: str, rows: list[dict[str, Any]], info: Members, now: float) -> dict[str, Any]:
-        verdicts = [Verdict(r["status"], r["rule"], f"{r['topic']}[{r['partition']}]: {r['reason']}") for r in rows]
+        # Only the worst partition can be the group's verdict: one Verdict, not one per partition.
+        top = max(rows, key=lambda r: RANK[r["status"]], default=None)
+        verdicts = [Verdict(top["status"], top["rule"], f"{top['topic']}[{top['partition']}]: {top['reason']}")
+                    ] if top else []
         total = sum(r["lag"] for r in rows)
         seconds = [r["lag_seconds"] for r in rows if r["lag_seconds"] is not None]
         verdict = group_status(verdicts, total, max(seconds) if seconds else None,
-                               thresholds_for(self.options, group))
+                               thresholds_for(self.options, group), count=len(rows))
         rates = [r["consume_rate"] for r in rows if r["consume_rate"] is not None]
         commits = [r["last_commit"] for r in rows if r["last_commit"] is not None]
         worst_row = max(rows, key=lambda r: r["lag"], default=None)
@@ -154,7 +157,7 @@ class KafkaTracker:
                                             "consumers": {}})
             row["partitions"] += 1
             row["end"] += points[-1][1]
-            rate = _rate(list(points))
+            rate = _rate(points[0][0], points[0][1], points[-1][0], points[-1][1])
             if rate is not None:
                 row["produce_rate"] = (row["produce_rate"] or 0.0) + rate
         for r in partitions:

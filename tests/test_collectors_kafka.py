@@ -230,3 +230,30 @@ def test_a_broker_that_dies_fails_the_poll_and_is_found_again_after_restart():
     finally:
         collector.close()
         broker.cleanup()
+
+
+def test_remembered_leaders_follow_a_deleted_topic_and_a_new_one(kafka_broker, admin, producer):
+    """Leaders are remembered between polls (no Metadata each poll); a topic deleted since leaves
+    the others read, and a topic first seen is read at once."""
+    kept, doomed, later = new_topic(admin, 2), new_topic(admin, 1), new_topic(admin, 1)
+    produce(producer, kept, [3, 2])
+    produce(producer, doomed, [4])
+    group = f"g-{kept}"
+    commit(admin, group, kept, {0: 1, 1: 2})
+    commit(admin, group, doomed, {0: 1})
+    collector = KafkaLagCollector("test", timeout=5, bootstrap_servers=kafka_broker.bootstrap, groups=[group])
+    try:
+        assert lag_of(collector.collect(), group) == 2 + 0 + 3
+        admin.delete_topics([doomed])
+        produce(producer, kept, [1])
+        obs = collector.collect()
+        assert partition_row(obs, group, kept, 0)["end"] == 4
+        # tansu drops a deleted topic's committed offsets too: the partition is shown gone, not failed.
+        assert partition_row(obs, group, doomed, 0)["gone"] and obs.degraded is None
+        produce(producer, later, [5])
+        commit(admin, group, later, {0: 2})
+        obs = collector.collect()
+        assert partition_row(obs, group, later, 0)["lag"] == 3
+        assert partition_row(obs, group, kept, 0)["lag"] == 3
+    finally:
+        collector.close()

@@ -91,9 +91,10 @@ def _dask_load(stop: threading.Event, address: str, workdir: str) -> None:
             held = [(at, kept) for at, kept in held if time.monotonic() - at < 300]
 
 
-def _kafka_produce(stop: threading.Event, bootstrap: str) -> None:
-    """Produce about five orders a second over the topic's partitions."""
-    from kafka import KafkaProducer
+def _kafka_topic(bootstrap: str) -> None:
+    """Create the demo's topic. Done before any consumer subscribes: tansu creates a topic a consumer
+    asks for on its own, with 4 partitions, and a group that joined before the topic existed waits
+    for a rebalance to be assigned anything."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
@@ -104,6 +105,12 @@ def _kafka_produce(stop: threading.Event, bootstrap: str) -> None:
         pass
     finally:
         admin.close()
+
+
+def _kafka_produce(stop: threading.Event, bootstrap: str) -> None:
+    """Produce about five orders a second over the topic's partitions."""
+    from kafka import KafkaProducer
+
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     try:
         n = 0
@@ -118,24 +125,30 @@ def _kafka_produce(stop: threading.Event, bootstrap: str) -> None:
 def _kafka_consume(stop: threading.Event, bootstrap: str, group: str, behaviour: str) -> None:
     """One consumer of `group`: "keeps-up" (OK), "falls-behind" (commits a little less than is produced
     on every partition, so lag grows: WARN, with a catch-up now and then) or "stuck" (stays in the group
-    but never commits after its first records: STALL while records keep arriving)."""
+    but commits its starting positions once, as soon as it is assigned, and never again: STALL while
+    records keep arriving)."""
     from kafka import KafkaConsumer
     from kafka.structs import OffsetAndMetadata
 
+    # With kafka-python's defaults (10 s session, 5 min rebalance timeout) tansu took 23 s to assign
+    # a group's first member; with these, under 4 s.
     consumer = KafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                             auto_offset_reset="earliest")
+                             auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=1000,
+                             max_poll_interval_ms=30000)
     rng = random.Random()
     stuck = False
     try:
         while not stop.is_set():
             records = consumer.poll(timeout_ms=500, max_records=500)
+            assigned = list(consumer.assignment())
             if behaviour == "keeps-up" and records:
                 consumer.commit()
-            elif behaviour == "stuck" and records and not stuck:
-                consumer.commit()
+            elif behaviour == "stuck" and assigned and not stuck:
+                # Not waiting for records: a first fetch that is slow must not leave the group uncommitted.
+                consumer.commit({tp: OffsetAndMetadata(consumer.position(tp), "", -1) for tp in assigned})
                 stuck = True
-            elif behaviour == "falls-behind" and consumer.assignment():
-                ends = consumer.end_offsets(list(consumer.assignment()))
+            elif behaviour == "falls-behind" and assigned:
+                ends = consumer.end_offsets(assigned)
                 catch_up = rng.random() < 0.01
                 offsets = {}
                 for tp, end in ends.items():
@@ -145,6 +158,14 @@ def _kafka_consume(stop: threading.Event, bootstrap: str, group: str, behaviour:
             stop.wait(0.5 if behaviour == "keeps-up" else 1.0)
     finally:
         consumer.close()
+
+
+def start_kafka_load(stop: threading.Event, bootstrap: str) -> list[threading.Thread]:
+    """The demo's topic, its producer and one consumer per group of GROUPS."""
+    _kafka_topic(bootstrap)
+    return [_loop("kafka-producer", _kafka_produce, stop, bootstrap)] + [
+        _loop(f"kafka-{group}", _kafka_consume, stop, bootstrap, group, behaviour)
+        for group, behaviour in GROUPS.items()]
 
 
 def _loop(name: str, target, stop: threading.Event, *args) -> threading.Thread:
@@ -249,10 +270,8 @@ def run_demo(host: str, port: int, workdir: str) -> None:
                              interval=2.0),
             ],
         )
-        shutdown.loads += [_loop("celery", _celery_load, stop), _loop("dask", _dask_load, stop, dask.address, str(root)),
-                           _loop("kafka-producer", _kafka_produce, stop, kafka.bootstrap)]
-        shutdown.loads += [_loop(f"kafka-{group}", _kafka_consume, stop, kafka.bootstrap, group, behaviour)
-                           for group, behaviour in GROUPS.items()]
+        shutdown.loads += [_loop("celery", _celery_load, stop), _loop("dask", _dask_load, stop, dask.address, str(root))]
+        shutdown.loads += start_kafka_load(stop, kafka.bootstrap)
         app = create_app(settings)
         password = ensure_demo_admin(app.extensions["jobdash"], demo_password(root))
         # The demo's own processes stop while the dashboard does.
