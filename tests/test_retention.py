@@ -128,3 +128,57 @@ def test_a_sweep_runs_soon_after_start_and_readyz_shows_size_and_oldest_rows(tmp
         assert abs(ready["oldest"]["celery_tasks"] - (now - 60)) < 5 and ready["oldest"]["samples"] is None
     finally:
         runtime.stop()
+
+
+def test_tasks_of_a_source_no_longer_configured_age_out_too(tmp_path):
+    db = tmp_path / "j.db"
+    url = f"sqlite:///{db}"
+    upgrade(url)
+    now = time.time()
+    for source in ("main", "removed"):
+        add_tasks(db, source, 0, 50, now - 400 * DAY)
+        add_tasks(db, source, 50, 20, now - DAY)
+    engine = make_engine(url)
+    writer = Writer(engine, HANDLERS)
+    writer.start()
+    try:
+        sweep(writer, engine, Retention(48, 14, 400, tasks_days=30), ["main"], threading.Event())
+    finally:
+        writer.stop()
+    assert count(engine, CeleryTask, CeleryTask.source == "main") == 20
+    assert count(engine, CeleryTask, CeleryTask.source == "removed") == 20
+    engine.dispose()
+
+
+def test_state_changes_and_dask_erred_tasks_are_pruned_by_age(tmp_path):
+    db = tmp_path / "j.db"
+    url = f"sqlite:///{db}"
+    upgrade(url)
+    now = time.time()
+    conn = sqlite3.connect(db)
+    for age in (500 * DAY, 399 * DAY):  # past and inside the hour rollups' 400 days
+        conn.execute("INSERT INTO source_transitions (kind, name, at, state) VALUES ('celery', 'main', ?, 'down')",
+                     (now - age,))
+        conn.execute("INSERT INTO consul_transitions (source, node, check_id, service, to_status, at, output) "
+                     "VALUES ('c', 'n1', 'web', 'web', 'critical', ?, '')", (now - age,))
+    for key, age in (("old", 31 * DAY), ("new", 29 * DAY)):  # past and inside the task rows' 30 days
+        conn.execute("INSERT INTO dask_erred (source, key, raw, prefix, erred_at, state, state_at, retries) "
+                     "VALUES ('d', ?, '\"k\"', 'inc', ?, 'erred', ?, 0)", (key, now - age, now - age))
+    conn.commit()
+    conn.close()
+    engine = make_engine(url)
+    writer = Writer(engine, HANDLERS)
+    writer.start()
+    try:
+        steps = sweep(writer, engine, Retention(48, 14, 400, tasks_days=30), [], threading.Event())
+    finally:
+        writer.stop()
+    conn = sqlite3.connect(db)
+    kept = {table: [row[0] for row in conn.execute(f"SELECT {column} FROM {table}")]  # noqa: S608 - fixed names
+            for table, column in (("source_transitions", "at"), ("consul_transitions", "at"), ("dask_erred", "key"))}
+    conn.close()
+    assert steps == 1
+    assert [round((now - at) / DAY) for at in kept["source_transitions"]] == [399]
+    assert [round((now - at) / DAY) for at in kept["consul_transitions"]] == [399]
+    assert kept["dask_erred"] == ["new"]
+    engine.dispose()
