@@ -1,12 +1,15 @@
 """Celery events per second: jobdash's durable ingest vs Flower's EventsState, in one run.
 
-    python bench/celery_ingest.py [--tasks 100000] [--rss-tasks 100000,1000000]
+    python bench/celery_ingest.py [--tasks 100000] [--rss-tasks 100000,1000000] [--stored 1000000,10000000]
 
 jobdash's figure is end to end: each event handed to the store writer as the event receiver
 does, until every row is committed to SQLite (WAL) on disk. Flower's is `EventsState.event`
 (flower from PyPI, a bench-only dependency), in memory. Both consume the same pre-built list
 of events. Peak RSS is measured in a fresh process per size, with events generated as they
-are fed, so the figure is jobdash's own footprint, not the stream's.
+are fed, so the figure is jobdash's own footprint, not the stream's. With `--stored`, the same
+stream is ingested on top of a store already holding that many tasks (copies of real ingested
+rows under new ids, older than the stream), and bytes per task is the database file (after a WAL
+checkpoint) over the tasks it holds.
 """
 from __future__ import annotations
 
@@ -53,6 +56,52 @@ def bench_jobdash(events: list[dict]) -> float:
     return len(events) / elapsed
 
 
+SEED_TASKS = 10_000
+
+
+def _fill(engine, stored: int) -> None:
+    """Grow the store to `stored` tasks by doubling copies of its rows under new uuids, each copy
+    moved an hour further back so the measured stream stays the newest (as live ingest meets it)."""
+    with engine.begin() as conn:
+        columns = [row[1] for row in conn.exec_driver_sql("PRAGMA table_info(celery_tasks)")]
+        have, k = conn.exec_driver_sql("SELECT count(*) FROM celery_tasks").scalar_one(), 0
+        while have < stored:
+            k += 1
+            shift = [f"{c} - {3600 * k}" if c.endswith("_at") and c != "first_seen_at" else c for c in columns]
+            picked = ["uuid || '-' || rowid || '-%d'" % k if c == "uuid" else
+                      f"first_seen_at - {3600 * k}" if c == "first_seen_at" else c for c in shift]
+            conn.exec_driver_sql(f"INSERT INTO celery_tasks ({', '.join(columns)}) SELECT {', '.join(picked)} "  # noqa: S608
+                                 f"FROM celery_tasks LIMIT {stored - have}")
+            have = conn.exec_driver_sql("SELECT count(*) FROM celery_tasks").scalar_one()
+
+
+def bench_stored(events: list[dict], stored: int) -> dict:
+    """Events/s of `events` into a store already holding `stored` tasks; bytes per task after."""
+    with tempfile.TemporaryDirectory() as tmp:
+        engine, writer = _store(Path(tmp))
+        for ev in task_events(SEED_TASKS, start=1_600_000_000.0, seed=11):
+            writer.submit("celery_event", (SOURCE, ev))
+        writer.flush(timeout=600)
+        filled = time.perf_counter()
+        _fill(engine, stored)
+        filled = time.perf_counter() - filled
+        with engine.connect() as conn:
+            before = conn.exec_driver_sql("SELECT count(*) FROM celery_tasks").scalar_one()
+        started = time.perf_counter()
+        for ev in events:
+            writer.submit("celery_event", (SOURCE, ev))
+        writer.flush(timeout=3600)
+        elapsed = time.perf_counter() - started
+        writer.stop()
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            total = conn.exec_driver_sql("SELECT count(*) FROM celery_tasks").scalar_one()
+        engine.dispose()
+        size = (Path(tmp) / "celery.db").stat().st_size
+    return {"stored": before, "total": total, "events_per_s": len(events) / elapsed, "bytes_per_task": size / total,
+            "size_mib": size / 2 ** 20, "fill_s": filled}
+
+
 def bench_flower(events: list[dict]) -> float:
     from flower.events import EventsState
 
@@ -95,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--rss-tasks", default="100000,1000000", help="comma-separated sizes; empty to skip")
+    parser.add_argument("--stored", default="", help="comma-separated stored-task counts to ingest on top of")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
@@ -109,6 +159,12 @@ def main() -> None:
     print(f"jobdash durable ingest (SQLite, committed): {ours:,.0f} events/s")
     print(f"Flower EventsState.event (in memory):       {theirs:,.0f} events/s")
     print(f"ratio jobdash/Flower:                       {ours / theirs:.2f}  (target >= 2.0)")
+    for size in filter(None, args.stored.split(",")):
+        r = bench_stored(events, int(size))
+        print(f"with {r['stored']:,} tasks stored: {r['events_per_s']:,.0f} events/s, ratio to Flower "
+              f"{r['events_per_s'] / theirs:.2f} (target >= 2.0); {r['bytes_per_task']:.0f} bytes/task over "
+              f"{r['total']:,} tasks "
+              f"({r['size_mib']:,.0f} MiB; filled in {r['fill_s']:.0f} s)")
     del events
     for size in filter(None, args.rss_tasks.split(",")):
         out = subprocess.run([sys.executable, "-m", "bench.celery_ingest", "--rss-child", size],

@@ -13,6 +13,7 @@ from typing import Any
 
 from distributed import Client
 from distributed.comm import parse_address, parse_host_port
+from distributed.utils import LoopRunner, sync
 
 from collectors.base import Collector, Observation
 from collectors.dask_stream import clip, task_record
@@ -51,6 +52,19 @@ async def _ask(client: Client, cursor: int, scheduler_id: str | None, max_read: 
     return answer
 
 
+async def _open_client(address: str, timeout: float) -> Client:
+    """A client connected within `timeout`. Not `Client(address)`: after the TCP connect, distributed
+    reads the scheduler's handshake with no deadline, so a port that accepts and never answers would
+    hold the constructor forever. Cancelling the start here aborts that half-open comm."""
+    client = Client(address, asynchronous=True, timeout=timeout, set_as_default=False)
+    try:
+        await asyncio.wait_for(client, timeout)
+    except BaseException:
+        await client.close(timeout=timeout)
+        raise
+    return client
+
+
 def _metric(metrics: dict[str, Any], *path: str) -> float:
     value: Any = metrics
     for part in path:
@@ -76,7 +90,8 @@ def worker_record(address: str, info: dict[str, Any]) -> dict[str, Any]:
 
 
 class DaskCollector(Collector):
-    """Poll a Dask scheduler through one long-lived Client, rebuilt after a failure."""
+    """Poll a Dask scheduler through one long-lived Client, rebuilt after a failure, on an event loop
+    thread of the collector's own (one for its lifetime, however many polls fail)."""
 
     kind = "dask"
 
@@ -86,6 +101,7 @@ class DaskCollector(Collector):
         # Answer (or fail) a little before the runner abandons the poll, so the error is ours.
         self.call_timeout = max(0.5, timeout * 0.8)
         self._client: Client | None = None
+        self._loop_runner: LoopRunner | None = None
         self.cursor = 0  # the task stream's index read up to
         self.max_read = MAX_READ
         self.scheduler_id: str | None = None
@@ -94,10 +110,17 @@ class DaskCollector(Collector):
         self.started_at = time.time()
         self._last_poll_at: float | None = None
 
+    def _run(self, func, *args: Any) -> Any:
+        """Run coroutine `func` on the collector's loop, cancelled after the call timeout."""
+        if self._loop_runner is None:
+            self._loop_runner = LoopRunner(asynchronous=False)
+            self._loop_runner.start()
+        return sync(self._loop_runner.loop, func, *args, callback_timeout=self.call_timeout)
+
     def _connect(self) -> Client:
         if self._client is None:
             self._probe()
-            self._client = Client(self.address, timeout=self.call_timeout, set_as_default=False)
+            self._client = self._run(_open_client, self.address, self.call_timeout)
         return self._client
 
     def _probe(self) -> None:
@@ -120,8 +143,7 @@ class DaskCollector(Collector):
             raise ConnectionError(f"scheduler {self.address} lost (client {status})")
         try:
             client = self._connect()
-            return client.sync(_ask, client, self.cursor, self.scheduler_id, self.max_read,
-                               callback_timeout=self.call_timeout)
+            return self._run(_ask, client, self.cursor, self.scheduler_id, self.max_read)
         except Exception as exc:
             self._drop_client()
             if isinstance(exc, ConnectionError):
@@ -191,9 +213,12 @@ class DaskCollector(Collector):
         client, self._client = self._client, None
         if client is not None:
             try:
-                client.close(timeout=min(self.timeout, 2.0))
+                self._run(client.close, min(self.timeout, 2.0))
             except Exception:  # noqa: BLE001 - the client of a dead scheduler may not close cleanly
                 logger.debug("closing dask client for %s failed", self.address, exc_info=True)
 
     def close(self) -> None:
         self._drop_client()
+        runner, self._loop_runner = self._loop_runner, None
+        if runner is not None:
+            runner.stop()

@@ -35,6 +35,25 @@ def add_tasks(db, source: str, start: int, count: int, at: float) -> None:
     conn.close()
 
 
+@pytest.fixture
+def store(tmp_path):
+    """A migrated, empty SQLite store: its file and its URL."""
+    db = tmp_path / "j.db"
+    upgrade(f"sqlite:///{db}")
+    return db, f"sqlite:///{db}"
+
+
+def run_sweep(url: str, policy: Retention, sources: list[str]):
+    """One whole sweep through a real writer; the engine (to count with) and the steps it took."""
+    engine = make_engine(url)
+    writer = Writer(engine, HANDLERS)
+    writer.start()
+    try:
+        return engine, sweep(writer, engine, policy, sources, threading.Event())
+    finally:
+        writer.stop()
+
+
 def count(engine, model, *where) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
@@ -80,20 +99,12 @@ def test_a_million_old_task_rows_go_a_chunk_per_batch_while_ingest_goes_on(tmp_p
     engine.dispose()
 
 
-def test_the_row_cap_keeps_the_newest_tasks_of_each_source(tmp_path):
-    db = tmp_path / "j.db"
-    url = f"sqlite:///{db}"
-    upgrade(url)
+def test_the_row_cap_keeps_the_newest_tasks_of_each_source(store):
+    db, url = store
     now = time.time()
     add_tasks(db, "main", 0, 3000, now - DAY)
     add_tasks(db, "other", 0, 100, now - DAY)
-    engine = make_engine(url)
-    writer = Writer(engine, HANDLERS)
-    writer.start()
-    try:
-        sweep(writer, engine, Retention(48, 14, 400, tasks_days=30, tasks_max=1000), ["main", "other"], threading.Event())
-    finally:
-        writer.stop()
+    engine, _ = run_sweep(url, Retention(48, 14, 400, tasks_days=30, tasks_max=1000), ["main", "other"])
     assert count(engine, CeleryTask, CeleryTask.source == "main") == 1000
     assert count(engine, CeleryTask, CeleryTask.source == "other") == 100
     with engine.connect() as conn:
@@ -128,3 +139,41 @@ def test_a_sweep_runs_soon_after_start_and_readyz_shows_size_and_oldest_rows(tmp
         assert abs(ready["oldest"]["celery_tasks"] - (now - 60)) < 5 and ready["oldest"]["samples"] is None
     finally:
         runtime.stop()
+
+
+def test_tasks_of_a_source_no_longer_configured_age_out_too(store):
+    db, url = store
+    now = time.time()
+    for source in ("main", "removed"):
+        add_tasks(db, source, 0, 50, now - 400 * DAY)
+        add_tasks(db, source, 50, 20, now - DAY)
+    engine, _ = run_sweep(url, Retention(48, 14, 400, tasks_days=30), ["main"])
+    assert count(engine, CeleryTask, CeleryTask.source == "main") == 20
+    assert count(engine, CeleryTask, CeleryTask.source == "removed") == 20
+    engine.dispose()
+
+
+def test_state_changes_and_dask_erred_tasks_are_pruned_by_age(store):
+    db, url = store
+    now = time.time()
+    conn = sqlite3.connect(db)
+    for age in (500 * DAY, 399 * DAY):  # past and inside the hour rollups' 400 days
+        conn.execute("INSERT INTO source_transitions (kind, name, at, state) VALUES ('celery', 'main', ?, 'down')",
+                     (now - age,))
+        conn.execute("INSERT INTO consul_transitions (source, node, check_id, service, to_status, at, output) "
+                     "VALUES ('c', 'n1', 'web', 'web', 'critical', ?, '')", (now - age,))
+    for key, age in (("old", 31 * DAY), ("new", 29 * DAY)):  # past and inside the task rows' 30 days
+        conn.execute("INSERT INTO dask_erred (source, key, raw, prefix, erred_at, state, state_at, retries) "
+                     "VALUES ('d', ?, '\"k\"', 'inc', ?, 'erred', ?, 0)", (key, now - age, now - age))
+    conn.commit()
+    conn.close()
+    engine, steps = run_sweep(url, Retention(48, 14, 400, tasks_days=30), [])
+    conn = sqlite3.connect(db)
+    kept = {table: [row[0] for row in conn.execute(f"SELECT {column} FROM {table}")]  # noqa: S608 - fixed names
+            for table, column in (("source_transitions", "at"), ("consul_transitions", "at"), ("dask_erred", "key"))}
+    conn.close()
+    assert steps == 1
+    assert [round((now - at) / DAY) for at in kept["source_transitions"]] == [399]
+    assert [round((now - at) / DAY) for at in kept["consul_transitions"]] == [399]
+    assert kept["dask_erred"] == ["new"]
+    engine.dispose()

@@ -24,6 +24,8 @@ class Cutoffs:
     samples: float
     minutes: float  # rollups of 60 s and Celery's per-minute outcomes: buckets starting before this go
     hours: float
+    transitions: float  # source and Consul check state changes: kept as long as hour rollups (availability)
+    erred: float  # Dask erred tasks: kept as long as Celery task rows
     tasks: dict[str, float] = field(default_factory=dict)  # Celery source -> first_seen_at cut (age or row cap)
     chunk: int = CHUNK
 
@@ -31,15 +33,26 @@ class Cutoffs:
 def _age_cutoffs(policy: Retention, now: float) -> Cutoffs:
     """Cutoffs by age alone; a bucket goes only once all of it (bucket + step) is past its retention."""
     return Cutoffs(now - policy.raw_hours * 3600, now - policy.minute_days * 86400 - 60,
-                   now - policy.hour_days * 86400 - 3600)
+                   now - policy.hour_days * 86400 - 3600, now - policy.hour_days * 86400,
+                   now - policy.tasks_days * 86400)
+
+
+# Every source with task rows, one index seek per source (a skip scan): a source taken out of the
+# configuration still ages out and keeps to the cap, instead of staying forever.
+_STORED_SOURCES = text(
+    "WITH RECURSIVE s(source) AS (SELECT MIN(source) FROM celery_tasks UNION ALL "
+    "SELECT (SELECT MIN(source) FROM celery_tasks WHERE source > s.source) FROM s WHERE s.source IS NOT NULL) "
+    "SELECT source FROM s WHERE source IS NOT NULL")
 
 
 def cutoffs(engine: Engine, policy: Retention, celery_sources: list[str], now: float | None = None) -> Cutoffs:
-    """The cutoffs for `policy` now; a source over its row cap is cut at its cap-th newest task."""
+    """The cutoffs for `policy` now, for the configured Celery sources and any other with stored tasks;
+    a source over its row cap is cut at its cap-th newest task."""
     now = time.time() if now is None else now
     cuts = _age_cutoffs(policy, now)
     with engine.connect() as conn:
-        for source in celery_sources:
+        stored = [row[0] for row in conn.execute(_STORED_SOURCES)]
+        for source in dict.fromkeys([*celery_sources, *stored]):
             cut = now - policy.tasks_days * 86400
             capped = conn.execute(text("SELECT first_seen_at FROM celery_tasks WHERE source = :s "
                                        "ORDER BY first_seen_at DESC LIMIT 1 OFFSET :cap"),
@@ -67,6 +80,12 @@ _STEPS = (
     ("minutes", "DELETE FROM dask_minutes WHERE (source, prefix, bucket) IN (SELECT source, prefix, bucket "
                 "FROM dask_minutes WHERE bucket < :cut LIMIT :n)",
      "SELECT 1 FROM dask_minutes WHERE bucket < :cut LIMIT 1"),
+    ("transitions", "DELETE FROM source_transitions WHERE id IN (SELECT id FROM source_transitions WHERE at < :cut "
+                    "LIMIT :n)", "SELECT 1 FROM source_transitions WHERE at < :cut LIMIT 1"),
+    ("transitions", "DELETE FROM consul_transitions WHERE id IN (SELECT id FROM consul_transitions WHERE at < :cut "
+                    "LIMIT :n)", "SELECT 1 FROM consul_transitions WHERE at < :cut LIMIT 1"),
+    ("erred", "DELETE FROM dask_erred WHERE (source, key) IN (SELECT source, key FROM dask_erred "
+              "WHERE erred_at < :cut LIMIT :n)", "SELECT 1 FROM dask_erred WHERE erred_at < :cut LIMIT 1"),
 )
 _TASKS = ("DELETE FROM celery_tasks WHERE source = :s AND uuid IN (SELECT uuid FROM celery_tasks "
           "WHERE source = :s AND first_seen_at < :cut LIMIT :n)",
