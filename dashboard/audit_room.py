@@ -9,18 +9,13 @@ from typing import Any
 from sqlalchemy import select
 
 from dashboard.live import LiveHub
-from dashboard.store.audit_log import fit_row, params_text
+from dashboard.store.audit_log import fit_row, params_text, row_key
 from dashboard.store.models import AuditEntry
 from dashboard.views.pages import iso
 
 ROOM = "audit"
 ROLE = "admin"  # the least role SocketGuard lets into the room, as for the page itself
 SNAPSHOT_ROWS = 50  # on (re)join: enough to fill a gap left by a short disconnect
-
-
-def row_key(row: dict[str, Any]) -> str:
-    """The same key for a row from a commit (no id yet) and read back from the store."""
-    return f"{row['ts']!r}|{row['user']}|{row['action']}|{row['target']}"
 
 
 def shown(row: dict[str, Any]) -> dict[str, Any]:

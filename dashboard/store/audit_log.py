@@ -37,6 +37,11 @@ def write_audit(conn: Connection, payloads: list[dict[str, Any]]) -> None:
 HANDLERS = {"audit": write_audit}
 
 
+def row_key(row: dict[str, Any]) -> str:
+    """The same key for a row just committed (no id yet) and read back: the page and its live room share it."""
+    return f"{row['ts']!r}|{row['user']}|{row['action']}|{row['target']}"
+
+
 def params_text(params: Any) -> str:
     """Parameters as the audit page and its CSV show them."""
     return json.dumps(params, ensure_ascii=False, sort_keys=True, default=str) if params else ""

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 
 from dashboard.auth.web import requires_role
-from dashboard.store.audit_log import AuditFilter, params_text, read_audit
+from dashboard.store.audit_log import AuditFilter, params_text, read_audit, row_key
 from dashboard.store.safe_values import impossible, utc_moment
 
 audit_pages = Blueprint("audit", __name__)
@@ -72,8 +72,8 @@ def audit():
         row["params_text"] = params_text(row["params"])
     # Only the filters go on to the export link: other keys (endpoint=...) would clash with url_for's own.
     export_args = {k: v for k in FILTER_KEYS if (v := request.args.get(k))}
-    return render_template("audit.html", page="audit", title="Audit", rows=rows, args=request.args,
-                           export_args=export_args, params_inline_max=PARAMS_INLINE_MAX,
+    return render_template("audit.html", page="audit", title="Audit", rows=rows, args=request.args, where=where,
+                           row_key=row_key, export_args=export_args, params_inline_max=PARAMS_INLINE_MAX,
                            problems=problems, outcomes=OUTCOMES, page_rows=PAGE_ROWS)
 
 
