@@ -199,10 +199,11 @@ def test_the_worker_page_and_the_depth_chart_read_right(base, watched, sender):
     page.set_viewport_size({"width": 1400, "height": 900})
     _task, worker = detail_pages(page, base)
     page.goto(base + worker)
-    rate = page.locator('input[data-param="rate"]').first
-    expect(rate).to_be_visible(timeout=30_000)
-    needed, room = rate.evaluate(PLACEHOLDER_FITS)
-    assert needed <= room, f"the placeholder {rate.get_attribute('placeholder')!r} needs {needed} px, has {room}"
+    expect(page.locator('input[data-param="rate"]').first).to_be_visible(timeout=30_000)
+    for field in ("rate", "soft", "hard"):  # the limits' inputs, each showing its whole placeholder
+        box = page.locator(f'input[data-param="{field}"]').first
+        needed, room = box.evaluate(PLACEHOLDER_FITS)
+        assert needed <= room, f"the placeholder {box.get_attribute('placeholder')!r} needs {needed} px, has {room}"
     pinged = page.locator(".info-scalars div", has=page.locator("dt", has_text=re.compile(r"^pinged_at$")))
     expect(pinged.locator("dd time")).to_have_text(re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(.+ ago\)$"))
 
