@@ -7,6 +7,7 @@ import secrets
 from flask import Flask
 from flask_socketio import SocketIO
 
+from dashboard import audit_room
 from dashboard.auth.web import init_app as init_auth
 from dashboard.auth.sockets import EXTENSION as SOCKETS, SocketGuard
 from dashboard.config import Settings, load_settings
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, start: bool = True) -> Flask:
     hub = LiveHub(socketio)
     runtime = Runtime(settings, hub)
     guard = app.extensions[SOCKETS] = SocketGuard(socketio, runtime)
+    guard.room_roles[audit_room.ROOM] = audit_room.ROLE
     socketio.on_namespace(LiveActionsNamespace(hub, guard=guard))
     app.extensions["jobdash"] = runtime
 

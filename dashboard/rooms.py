@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboard import consul_rooms, dask_rooms
+from dashboard import audit_room, consul_rooms, dask_rooms
 from dashboard.live import LiveHub, Translator
 from dashboard.store import celery_queries, kafka_queries
 from dashboard.store.celery_ingest import EVENT_STATE
@@ -80,7 +80,7 @@ def kafka_snapshot(runtime, source: str) -> dict[str, Any]:
 
 
 def register_rooms(hub: LiveHub, runtime) -> None:
-    """Open a room per page: the overview, and one per Celery and per Kafka source."""
+    """Open a room per page: the overview, the audit page, and one per Celery and per Kafka source."""
     hub.add_room("overview", runtime.overview_snapshot)
     hub.add_translator("source_status", status_deltas)
     hub.add_translator("celery_event", celery_deltas(runtime))
@@ -93,3 +93,4 @@ def register_rooms(hub: LiveHub, runtime) -> None:
             hub.add_room(f"kafka/{source.name}", lambda name=source.name: kafka_snapshot(runtime, name))
     dask_rooms.register(hub, runtime)
     consul_rooms.register(hub, runtime)
+    audit_room.register(hub, runtime)

@@ -4,12 +4,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from datetime import datetime, timezone
 
 import pytest
 
 from dashboard.store.audit_log import AuditFilter, audit_row, read_audit
 from tests.conftest import login
+from tests.fixtures_services import wait_for
 
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'
 
@@ -118,3 +120,38 @@ def test_nothing_in_the_web_ui_can_change_or_delete_audit_rows(app):
     admin = login(app, "admin")
     for method in ("post", "put", "delete", "patch"):
         assert getattr(admin, method)("/audit").status_code == 405
+
+
+def live_socket(app, role: str):
+    sock = app.extensions["socketio"].test_client(app, namespace="/live", flask_test_client=login(app, role))
+    assert sock.is_connected("/live")
+    return sock
+
+
+@pytest.mark.parametrize("role", ["viewer", "manager"])
+def test_only_admins_join_the_live_audit_room(app, role):
+    sock = live_socket(app, role)
+    ack = sock.emit("join", {"room": "audit"}, namespace="/live", callback=True)
+    assert ack == {"ok": False, "error": "this room needs the admin role"}
+    assert [m for m in sock.get_received("/live") if m["name"] == "snapshot"] == []
+    app.extensions["jobdash"].writer.write("audit", audit_row(user="ann", role="admin", via="http",
+                                                              action="consul.maintenance", outcome="ok"))
+    time.sleep(0.5)  # the hub's window: a delta to the room would have left by now
+    assert [m for m in sock.get_received("/live") if m["name"] == "delta"] == []
+
+
+def test_an_admin_in_the_audit_room_gets_each_new_row_as_stored(app):
+    sock = live_socket(app, "admin")
+    assert sock.emit("join", {"room": "audit"}, namespace="/live", callback=True) == {"ok": True}
+    (snapshot,) = [m["args"][0] for m in sock.get_received("/live") if m["name"] == "snapshot"]
+    assert [r["action"] for r in snapshot["items"].values()] == ["auth.login"]  # the admin's own login
+    app.extensions["jobdash"].writer.write("audit", audit_row(
+        user="ann", role="admin", via="http", action="consul.maintenance", outcome="refused", target=HOSTILE,
+        params={"reason": "x" * 20_000}, error="it went wrong"))
+    deltas: list[dict] = []
+    wait_for(lambda: deltas.extend(m["args"][0] for m in sock.get_received("/live") if m["name"] == "delta"),
+             lambda _: deltas, timeout=5)
+    (row,) = deltas[0]["items"].values()
+    assert row["target"] == HOSTILE and row["outcome"] == "refused" and row["error"] == "it went wrong"
+    assert row["params_text"].startswith('{"_truncated": ') and len(row["params_text"]) < 9000  # as stored
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["time"])

@@ -1,7 +1,8 @@
 """What a new user meets, in a real headless Chromium against `jobdash serve` and a real Celery
 worker: the "Needs attention" strip and card sparklines, live; the user menu; the tasks list's
-new-row highlight fading per row; every page usable at 390 px (screenshots of each at 390 and
-1400 px are kept under test-artifacts/screenshots/)."""
+new-row highlight fading per row; every page (task and worker detail too) usable at 390 and 1920 px
+(screenshots of each at 390, 1400 and 1920 px are kept under test-artifacts/screenshots/); the worker
+page and the queue depth chart read right."""
 from __future__ import annotations
 
 import re
@@ -140,21 +141,38 @@ PAGES = ["/", "/celery", "/celery/main", "/celery/main/tasks", "/celery/main/wor
          "/audit", "/tokens", "/users", "/dask", "/kafka", "/consul", "/history"]
 
 
-def test_every_page_fits_a_phone_and_shows_keyboard_focus(base, browser, sender):
+MAIN_MAX = 1800  # px: .main in static/css/app.css; wider, lines get too long to read
+
+
+def detail_pages(page, base: str) -> list[str]:
+    """A task's and a worker's own page, reached as a user would: from the lists."""
+    found = []
+    for path, link in (("/celery/main/tasks", "#tasks tbody tr[data-uuid] a"),
+                       ("/celery/main/workers", '#workers a[data-field="hostname"]')):
+        page.goto(base + path)
+        expect(page.locator(link).first).to_be_visible(timeout=30_000)
+        found.append(page.locator(link).first.get_attribute("href"))
+    return found
+
+
+def test_every_page_fits_a_phone_and_a_wide_screen_and_shows_keyboard_focus(base, browser, sender):
     sender.send_task(ECHO, args=["x" * 300])
-    for width in (390, 1400):
+    for width in (390, 1400, 1920):
         context = browser.new_context(viewport={"width": width, "height": 900})
         page = context.new_page()
         page.set_default_timeout(20_000)
         try:
             log_in(page, base, "admin")
-            for path in PAGES:
+            for path in PAGES + detail_pages(page, base):
                 page.goto(base + path)
                 page.wait_for_load_state("networkidle")
                 overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
                 wide = page.evaluate(WIDEST) if overflow > 0 else []
                 assert overflow <= 0, f"{path} at {width} px scrolls sideways by {overflow} px: {wide}"
-                screenshot(page, path.strip("/").replace("/", "-") or "overview")
+                main = page.locator("main").bounding_box()
+                assert main["width"] <= MAIN_MAX, f"{path} at {width} px stretches its content to {main['width']} px"
+                name = path.strip("/").replace("/", "-") or "overview"
+                screenshot(page, re.sub(r"tasks-[0-9a-f-]{36}", "task", re.sub(r"workers-.+", "worker", name)))
             # Every control is reachable by keyboard, and where the focus is shows.
             page.goto(base + "/celery/main/tasks")
             page.keyboard.press("Tab")
@@ -163,3 +181,37 @@ def test_every_page_fits_a_phone_and_shows_keyboard_focus(base, browser, sender)
             assert outline != "none"
         finally:
             context.close()
+
+
+# The width the placeholder needs, against the room inside its box.
+PLACEHOLDER_FITS = """(input) => { const style = getComputedStyle(input);
+  const ctx = document.createElement('canvas').getContext('2d'); ctx.font = style.font;
+  const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return [ctx.measureText(input.placeholder).width, room]; }"""
+
+
+def test_the_worker_page_and_the_depth_chart_read_right(base, watched, sender):
+    page = watched.page
+    # A queue that fills and drains (2 worker processes): its depth is drawn on the queues page.
+    for _ in range(6):
+        sender.send_task("dashboard.demo.tasks.sleep", args=[2])
+    log_in(page, base, "admin")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    _task, worker = detail_pages(page, base)
+    page.goto(base + worker)
+    expect(page.locator('input[data-param="rate"]').first).to_be_visible(timeout=30_000)
+    for field in ("rate", "soft", "hard"):  # the limits' inputs, each showing its whole placeholder
+        box = page.locator(f'input[data-param="{field}"]').first
+        needed, room = box.evaluate(PLACEHOLDER_FITS)
+        assert needed <= room, f"the placeholder {box.get_attribute('placeholder')!r} needs {needed} px, has {room}"
+    pinged = page.locator(".info-scalars div", has=page.locator("dt", has_text=re.compile(r"^pinged_at$")))
+    expect(pinged.locator("dd time")).to_have_text(re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(.+ ago\)$"))
+
+    # The depth axis counts messages in whole, distinct numbers.
+    page.goto(base + "/celery/main/queues")
+    chart = page.locator("#depth-chart")
+    expect(chart).to_have_attribute("data-y-ticks", re.compile(r"[1-9]"), timeout=60_000)
+    ticks = chart.get_attribute("data-y-ticks").split("|")
+    assert all(re.fullmatch(r"\d[\d,]*", t) for t in ticks), ticks
+    assert len(set(ticks)) == len(ticks), f"repeated ticks: {ticks}"
+    assert watched.errors == []

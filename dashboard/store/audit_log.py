@@ -17,7 +17,8 @@ PARAMS_MAX_CHARS = 8000
 _LENGTHS = {c.name: c.type.length for c in AuditEntry.__table__.columns if isinstance(c.type, String) and c.type.length}
 
 
-def _fit(row: dict[str, Any]) -> dict[str, Any]:
+def fit_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as stored: over-long text cut, parameters made JSON (a live page shows the same)."""
     fitted = {key: (value[:_LENGTHS[key]] if key in _LENGTHS and isinstance(value, str) else value)
               for key, value in row.items()}
     text = json.dumps(fitted["params"], default=str)
@@ -30,10 +31,20 @@ def _fit(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_audit(conn: Connection, payloads: list[dict[str, Any]]) -> None:
-    conn.execute(insert(AuditEntry), [_fit(p) for p in payloads])
+    conn.execute(insert(AuditEntry), [fit_row(p) for p in payloads])
 
 
 HANDLERS = {"audit": write_audit}
+
+
+def row_key(row: dict[str, Any]) -> str:
+    """The same key for a row just committed (no id yet) and read back: the page and its live room share it."""
+    return f"{row['ts']!r}|{row['user']}|{row['action']}|{row['target']}"
+
+
+def params_text(params: Any) -> str:
+    """Parameters as the audit page and its CSV show them."""
+    return json.dumps(params, ensure_ascii=False, sort_keys=True, default=str) if params else ""
 
 
 def audit_row(*, user: str, role: str, via: str, action: str, outcome: str, source: str = "", target: str = "",

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
 
 from dashboard.auth.web import requires_role
-from dashboard.store.audit_log import AuditFilter, read_audit
+from dashboard.store.audit_log import AuditFilter, params_text, read_audit, row_key
 from dashboard.store.safe_values import impossible, utc_moment
 
 audit_pages = Blueprint("audit", __name__)
@@ -64,21 +63,17 @@ def _iso(ts: float) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else impossible(ts)
 
 
-def _params_text(params: Any) -> str:
-    return json.dumps(params, ensure_ascii=False, sort_keys=True, default=str) if params else ""
-
-
 @audit_pages.get("/audit")
 @requires_role("admin")
 def audit():
     where, problems = _filters(request.args)
     rows = read_audit(current_app.extensions["jobdash"].engine, where, limit=PAGE_ROWS)
     for row in rows:
-        row["params_text"] = _params_text(row["params"])
+        row["params_text"] = params_text(row["params"])
     # Only the filters go on to the export link: other keys (endpoint=...) would clash with url_for's own.
     export_args = {k: v for k in FILTER_KEYS if (v := request.args.get(k))}
-    return render_template("audit.html", page="audit", title="Audit", rows=rows, args=request.args,
-                           export_args=export_args, params_inline_max=PARAMS_INLINE_MAX,
+    return render_template("audit.html", page="audit", title="Audit", rows=rows, args=request.args, where=where,
+                           row_key=row_key, export_args=export_args, params_inline_max=PARAMS_INLINE_MAX,
                            problems=problems, outcomes=OUTCOMES, page_rows=PAGE_ROWS)
 
 
@@ -97,7 +92,7 @@ def audit_csv():
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        values = {**row, "time": _iso(row["ts"]), "params": _params_text(row["params"])}
+        values = {**row, "time": _iso(row["ts"]), "params": params_text(row["params"])}
         writer.writerow([csv_cell(values[c]) for c in CSV_COLUMNS])
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return Response(out.getvalue(), mimetype="text/csv",

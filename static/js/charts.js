@@ -24,6 +24,11 @@ export function align(seriesList) {
 // Tick steps for counts: whole numbers only (no "1, 1, 1, 0, 0" from 0.25 steps rounded).
 const INTEGER_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 
+function yLabels(el, labels) {
+  el.dataset.yTicks = labels.join("|");
+  return labels;
+}
+
 // Draw `series` ({label, color?}) with aligned `data` into `el` over [since, until], replacing its chart;
 // `integer` series (counts) get whole-number ticks.
 export function draw(el, series, data, axisLabel, valueFormat, since, until, integer = false) {
@@ -39,7 +44,8 @@ export function draw(el, series, data, axisLabel, valueFormat, since, until, int
       label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
       points: { show: false }, value: (_u, v) => (v == null ? "–" : valueFormat(v)),
     }))],
-    axes: [{}, { label: axisLabel, values: (_u, ticks) => ticks.map(valueFormat), size: 70,
+    // The y labels drawn on the canvas are also kept in data-y-ticks, readable from the DOM.
+    axes: [{}, { label: axisLabel, values: (_u, ticks) => yLabels(el, ticks.map(valueFormat)), size: 70,
       ...(integer ? { incrs: INTEGER_INCRS } : {}) }],
   }, data, el);
   charts.push({ el, plot });
