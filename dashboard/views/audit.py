@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 
 from dashboard.auth.web import requires_role
 from dashboard.store.audit_log import AuditFilter, params_text, read_audit, row_key
-from dashboard.store.safe_values import impossible, utc_moment
+from dashboard.views.pages import iso
 
 audit_pages = Blueprint("audit", __name__)
 
@@ -58,11 +58,6 @@ def _filters(args) -> tuple[AuditFilter, list[str]]:
 PARAMS_INLINE_MAX = 48
 
 
-def _iso(ts: float) -> str:
-    moment = utc_moment(ts)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else impossible(ts)
-
-
 @audit_pages.get("/audit")
 @requires_role("admin")
 def audit():
@@ -92,7 +87,7 @@ def audit_csv():
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        values = {**row, "time": _iso(row["ts"]), "params": params_text(row["params"])}
+        values = {**row, "time": iso(row["ts"]), "params": params_text(row["params"])}
         writer.writerow([csv_cell(values[c]) for c in CSV_COLUMNS])
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return Response(out.getvalue(), mimetype="text/csv",
