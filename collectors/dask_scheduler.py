@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from typing import Any
 
 from distributed import Client
-from distributed.comm import parse_address, parse_host_port
-from distributed.utils import LoopRunner, sync
 
 from collectors.base import Collector, Observation
+from collectors.dask_link import DaskLink
 from collectors.dask_stream import clip, task_record
 
 logger = logging.getLogger(__name__)
@@ -52,19 +50,6 @@ async def _ask(client: Client, cursor: int, scheduler_id: str | None, max_read: 
     return answer
 
 
-async def _open_client(address: str, timeout: float) -> Client:
-    """A client connected within `timeout`. Not `Client(address)`: after the TCP connect, distributed
-    reads the scheduler's handshake with no deadline, so a port that accepts and never answers would
-    hold the constructor forever. Cancelling the start here aborts that half-open comm."""
-    client = Client(address, asynchronous=True, timeout=timeout, set_as_default=False)
-    try:
-        await asyncio.wait_for(client, timeout)
-    except BaseException:
-        await client.close(timeout=timeout)
-        raise
-    return client
-
-
 def _metric(metrics: dict[str, Any], *path: str) -> float:
     value: Any = metrics
     for part in path:
@@ -90,8 +75,7 @@ def worker_record(address: str, info: dict[str, Any]) -> dict[str, Any]:
 
 
 class DaskCollector(Collector):
-    """Poll a Dask scheduler through one long-lived Client, rebuilt after a failure, on an event loop
-    thread of the collector's own (one for its lifetime, however many polls fail)."""
+    """Poll a Dask scheduler through one long-lived link (collectors.dask_link), its client rebuilt after a failure."""
 
     kind = "dask"
 
@@ -100,8 +84,7 @@ class DaskCollector(Collector):
         self.address = address
         # Answer (or fail) a little before the runner abandons the poll, so the error is ours.
         self.call_timeout = max(0.5, timeout * 0.8)
-        self._client: Client | None = None
-        self._loop_runner: LoopRunner | None = None
+        self.link = DaskLink(address, self.call_timeout)
         self.cursor = 0  # the task stream's index read up to
         self.max_read = MAX_READ
         self.scheduler_id: str | None = None
@@ -110,46 +93,20 @@ class DaskCollector(Collector):
         self.started_at = time.time()
         self._last_poll_at: float | None = None
 
-    def _run(self, func, *args: Any) -> Any:
-        """Run coroutine `func` on the collector's loop, cancelled after the call timeout."""
-        if self._loop_runner is None:
-            self._loop_runner = LoopRunner(asynchronous=False)
-            self._loop_runner.start()
-        return sync(self._loop_runner.loop, func, *args, callback_timeout=self.call_timeout)
-
-    def _connect(self) -> Client:
-        if self._client is None:
-            self._probe()
-            self._client = self._run(_open_client, self.address, self.call_timeout)
-        return self._client
-
-    def _probe(self) -> None:
-        """Fail at once on a refused TCP port; the Client would retry until its timeout."""
-        scheme, location = parse_address(self.address)
-        if scheme not in ("tcp", "tls"):
-            return
-        host, port = parse_host_port(location)
-        try:
-            socket.create_connection((host, port), timeout=self.call_timeout).close()
-        except OSError as exc:
-            raise ConnectionError(f"scheduler {self.address} unreachable: {exc}") from exc
-
     def _ask(self) -> dict[str, Any]:
-        if self._client is not None and self._client.status != "running":
+        lost = self.link.lost()
+        if lost:
             # It noticed the scheduler go and is retrying in the background; a fresh client
             # next poll fails (or succeeds) at once instead of after its reconnect timeout.
-            status = self._client.status
-            self._drop_client()
-            raise ConnectionError(f"scheduler {self.address} lost (client {status})")
+            self.link.drop()
+            raise ConnectionError(f"scheduler {self.address} lost ({lost})")
         try:
-            client = self._connect()
-            return self._run(_ask, client, self.cursor, self.scheduler_id, self.max_read)
+            client = self.link.client
+            return self.link.run(_ask, client, self.cursor, self.scheduler_id, self.max_read)
         except Exception as exc:
-            self._drop_client()
-            if isinstance(exc, ConnectionError):
+            self.link.drop()
+            if isinstance(exc, (ConnectionError, TimeoutError)):
                 raise
-            if isinstance(exc, TimeoutError):
-                raise TimeoutError(f"scheduler {self.address} did not answer within {self.call_timeout:g}s") from exc
             # CommClosedError (an OSError), or AttributeError once the client gave up reconnecting
             # and dropped its scheduler handle.
             if isinstance(exc, (OSError, AttributeError)):
@@ -209,16 +166,5 @@ class DaskCollector(Collector):
             problems.append(f"task stream: {answer['missed']} records were not read (too many since the last poll)")
         return Observation(headline=headline, metrics=metrics, records=records, degraded="; ".join(problems) or None)
 
-    def _drop_client(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                self._run(client.close, min(self.timeout, 2.0))
-            except Exception:  # noqa: BLE001 - the client of a dead scheduler may not close cleanly
-                logger.debug("closing dask client for %s failed", self.address, exc_info=True)
-
     def close(self) -> None:
-        self._drop_client()
-        runner, self._loop_runner = self._loop_runner, None
-        if runner is not None:
-            runner.stop()
+        self.link.close()

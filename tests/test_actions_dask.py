@@ -20,7 +20,7 @@ from dashboard.demo import processes
 from dashboard.store import dask_queries
 from tests.action_channels import Channel, action_rows
 from tests.conftest import csrf_of, login
-from tests.fixtures_services import wait_for
+from tests.fixtures_services import silent_server, wait_for
 
 DASK_ACTIONS = sorted(n for n, a in REGISTRY.items() if a.kind == "dask")
 
@@ -290,3 +290,22 @@ def test_restart_is_refused_for_a_worker_without_a_nanny(admin, dask_cluster):
         status, body = act(admin, "dask.restart_worker", before[0], source="plain", confirm=True)
         assert status == 409 and "no nanny" in body["error"], body
         assert sorted(c.scheduler_info(n_workers=-1)["workers"]) == before
+
+
+def test_a_control_against_a_scheduler_that_never_answers_fails_in_time_and_holds_up_no_other(tmp_path_factory):
+    server = silent_server()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    db = tmp_path_factory.mktemp("dask-hung") / "jobdash.db"
+    app = create_app(Settings(database_url=f"sqlite:///{db}", secret_key="t", sources=[
+        SourceConfig("dask", "hung", {"address": address}, interval=60.0, timeout=1.0)]))
+    try:
+        admin = login(app, "admin")
+        admin.environ_base["HTTP_X_CSRF_TOKEN"] = csrf_of(admin)
+        for _ in range(2):  # the second click must not wait behind the first one's connect
+            started = time.monotonic()
+            status, body = act(admin, "dask.retry", "some-key", source="hung")
+            assert time.monotonic() - started < 10, body
+            assert status == 502 and f"scheduler {address} did not answer within" in body["error"], body
+    finally:
+        app.extensions["jobdash"].stop()
+        server.close()

@@ -79,18 +79,18 @@ def test_the_client_is_kept_then_rebuilt_after_the_scheduler_comes_back():
     collector = DaskCollector("test", timeout=3, address=cluster.address)
     try:
         assert collector.collect().headline["workers"] == 1
-        first = collector._client
+        first = collector.link._client
         assert collector.collect().headline["workers"] == 1
-        assert collector._client is first
+        assert collector.link._client is first
         cluster.cleanup()
         started = time.monotonic()
         with pytest.raises(ConnectionError, match=f"scheduler {cluster.address}"):
             collector.collect()
         assert time.monotonic() - started < 3.0
-        assert collector._client is None
+        assert collector.link._client is None
         cluster = processes.start_dask_scheduler(port=cluster.port, n_workers=1)
         assert collector.collect().headline["workers"] == 1
-        assert collector._client is not first
+        assert collector.link._client is not first
     finally:
         collector.close()
         cluster.cleanup()

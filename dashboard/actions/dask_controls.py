@@ -7,43 +7,42 @@ import threading
 import time
 from typing import Any
 
-from distributed import Client
-
+from collectors.dask_link import DaskLink
 from collectors.dask_stream import key_from_json
 from dashboard.actions.registry import ActionResult, Invalid, Param, action
 from dashboard.config import SourceConfig
 from dashboard.store import dask_queries
 
 MAX_KEYS = 1000
-_clients: dict[tuple, Client] = {}
-_lock = threading.Lock()
+RETIRE_DEADLINE = 80.0  # moving a worker's data: within dask.retire_worker's 90 s
+_links: dict[tuple, DaskLink] = {}
+_lock = threading.Lock()  # guards _links only: connecting happens in the link, under its own deadline
 
 
-def client_for(source: SourceConfig) -> Client:
-    """A client for the source's scheduler, kept between clicks and rebuilt once it lost the scheduler."""
+def link_for(source: SourceConfig) -> DaskLink:
+    """A link to the source's scheduler, kept between clicks; its client is rebuilt once it lost the scheduler."""
     key = (source.key, source.options["address"])
     with _lock:
-        client = _clients.get(key)
-        if client is not None and client.status != "running":
-            client.close(timeout=2)
-            client = None
-        if client is None:
-            client = _clients[key] = Client(source.options["address"], timeout=source.timeout, set_as_default=False)
-        return client
+        link = _links.get(key)
+        if link is None:
+            link = _links[key] = DaskLink(source.options["address"], source.timeout)
+    if link.lost():
+        link.drop()
+    return link
 
 
 # -- retry ---------------------------------------------------------------------------------------
 
-def _states(client: Client, keys: list[Any]) -> list[str | None]:
-    answer = client.sync(client.scheduler.get_task_status, keys=keys)
+def _states(link: DaskLink, keys: list[Any]) -> list[str | None]:
+    answer = link.run(link.client.scheduler.get_task_status, keys=keys)
     return [answer.get(k) for k in keys]
 
 
 def _retry(runtime, source: SourceConfig, texts: list[str], known: dict[str, dict], strict: bool) -> ActionResult:
     """Send erred keys back to the scheduler; with `strict`, any key that cannot be retried refuses all."""
-    client = client_for(source)
+    link = link_for(source)
     keys = [key_from_json(known[t]["raw"]) if t in known else t for t in texts]
-    states = _states(client, keys)
+    states = _states(link, keys)
     problems: dict[str, str] = {}
     for text, state in zip(texts, states):
         if state is None:
@@ -66,11 +65,11 @@ def _retry(runtime, source: SourceConfig, texts: list[str], known: dict[str, dic
     mark = {"source": source.name, "keys": [t for t, _ in chosen], "state": "retried", "at": time.time()}
     runtime.writer.write("dask_retried", mark)
     try:
-        client.sync(client.scheduler.retry, keys=[k for _, k in chosen])
+        link.run(link.client.scheduler.retry, keys=[k for _, k in chosen])
     except Exception:
         runtime.writer.write("dask_retried", {**mark, "state": "erred", "at": time.time()})
         raise
-    after = _states(client, [k for _, k in chosen])
+    after = _states(link, [k for _, k in chosen])
     replies = {t: f"ok: back to {state}" for (t, _), state in zip(chosen, after)}
     replies |= {t: f"skipped: {why}" for t, why in problems.items()}
     n = len(chosen)
@@ -105,12 +104,12 @@ def retry_prefix(runtime, source: SourceConfig, target: str, params: dict) -> Ac
 
 # -- workers ---------------------------------------------------------------------------------------
 
-def _workers(client: Client) -> dict[str, dict[str, Any]]:
-    return client.sync(client.scheduler.identity, n_workers=-1).get("workers") or {}
+def _workers(link: DaskLink) -> dict[str, dict[str, Any]]:
+    return link.run(link.client.scheduler.identity, n_workers=-1).get("workers") or {}
 
 
-def _known_worker(client: Client, source: SourceConfig, address: str) -> tuple[dict, dict[str, dict]]:
-    workers = _workers(client)
+def _known_worker(link: DaskLink, source: SourceConfig, address: str) -> tuple[dict, dict[str, dict]]:
+    workers = _workers(link)
     if address not in workers:
         raise Invalid(404, f"no worker {address!r} in Dask source {source.name!r}")
     return workers[address], workers
@@ -126,12 +125,13 @@ def _holds_data(worker: dict[str, Any]) -> bool:
         description="Drain a worker: move its data to the other workers, then remove it (and close it, unless "
                     "close_workers is false).")
 def retire_worker(runtime, source: SourceConfig, target: str, params: dict) -> ActionResult:
-    client = client_for(source)
-    worker, workers = _known_worker(client, source, target)
+    link = link_for(source)
+    worker, workers = _known_worker(link, source, target)
     others = [a for a, w in workers.items() if a != target and w.get("status") == "running"]
     if not others and _holds_data(worker):
         raise Invalid(409, f"{target} is the last running worker and holds data: retiring it would lose that data")
-    retired = client.retire_workers(workers=[target], close_workers=params["close_workers"])
+    retired = link.run(link.client.retire_workers, workers=[target], close_workers=params["close_workers"],
+                       deadline=RETIRE_DEADLINE)
     if target not in (retired or {}):
         return ActionResult(False, f"the scheduler did not retire {target} (its data could not be moved)",
                             {"replies": {target: "not retired"}})
@@ -144,18 +144,20 @@ def retire_worker(runtime, source: SourceConfig, target: str, params: dict) -> A
         description="Restart a worker through its nanny: it loses its data and running tasks (the scheduler "
                     "recomputes them) and comes back with a new address.")
 def restart_worker(runtime, source: SourceConfig, target: str, params: dict) -> ActionResult:
-    client = client_for(source)
-    worker, _ = _known_worker(client, source, target)
+    link = link_for(source)
+    worker, _ = _known_worker(link, source, target)
     nanny = worker.get("nanny")
     if not nanny:
         raise Invalid(409, f"{target} has no nanny: it cannot be restarted from here, only stopped")
-    answer = client.restart_workers([target], timeout=max(10.0, source.timeout * 6), raise_for_error=False)
+    wait = max(10.0, source.timeout * 6)
+    answer = link.run(link.client.restart_workers, [target], timeout=wait, raise_for_error=False,
+                      deadline=wait + source.timeout)
     said = (answer or {}).get(target)
     if said != "OK":
         return ActionResult(False, f"restarting {target} failed: the scheduler said {said!r}", {"replies": {target: str(said)}})
     deadline = time.monotonic() + 60.0  # within the action's own timeout
     while time.monotonic() < deadline:
-        back = [a for a, w in _workers(client).items() if w.get("nanny") == nanny and a != target]
+        back = [a for a, w in _workers(link).items() if w.get("nanny") == nanny and a != target]
         if back:
             return ActionResult(True, f"restarted {target}: back as {back[0]}",
                                 {"replies": {target: f"ok: back as {back[0]}"}, "new_address": back[0]})
