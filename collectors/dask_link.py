@@ -32,10 +32,14 @@ async def _open_client(address: str, timeout: float) -> Client:
 
 
 class DaskLink:
-    """A lazily connected client of one scheduler; `run` calls its coroutines with a deadline."""
+    """A lazily connected client of one scheduler; `run` calls its coroutines with a deadline.
 
-    def __init__(self, address: str, timeout: float):
+    `timeout` bounds the connect (and the close); `call_timeout` each call, by default the same.
+    """
+
+    def __init__(self, address: str, timeout: float, call_timeout: float | None = None):
         self.address, self.timeout = address, timeout
+        self.call_timeout = call_timeout or timeout
         self._runner: LoopRunner | None = None
         self._client: Client | None = None
         self._starting = threading.Lock()  # guards the loop's start
@@ -43,14 +47,14 @@ class DaskLink:
 
     def run(self, func, *args: Any, deadline: float | None = None, **kwargs: Any) -> Any:
         """Await `func(*args, **kwargs)` on the link's loop; past `deadline` seconds (default the link's
-        timeout), a TimeoutError naming the scheduler."""
+        call timeout), a TimeoutError naming the scheduler."""
         if self._runner is None:
             with self._starting:
                 if self._runner is None:
                     runner = LoopRunner(asynchronous=False)
                     runner.start()
                     self._runner = runner
-        deadline = deadline or self.timeout
+        deadline = deadline or self.call_timeout
         try:
             return sync(self._runner.loop, func, *args, callback_timeout=deadline, **kwargs)
         except TimeoutError as exc:
@@ -62,7 +66,7 @@ class DaskLink:
         with self._connecting:
             if self._client is None:
                 self._probe()
-                self._client = self.run(_open_client, self.address, self.timeout)
+                self._client = self.run(_open_client, self.address, self.timeout, deadline=self.timeout)
             return self._client
 
     def lost(self) -> str | None:
@@ -87,7 +91,7 @@ class DaskLink:
             client, self._client = self._client, None
         if client is not None:
             try:
-                self.run(client.close, min(self.timeout, 2.0))
+                self.run(client.close, min(self.timeout, 2.0), deadline=self.timeout)
             except Exception:  # noqa: BLE001 - the client of a dead scheduler may not close cleanly
                 logger.debug("closing dask client for %s failed", self.address, exc_info=True)
 

@@ -14,6 +14,9 @@ from dashboard.config import SourceConfig
 from dashboard.store import dask_queries
 
 MAX_KEYS = 1000
+# A control's scheduler call may take longer than a poll's (a busy scheduler, a loaded machine), within
+# the action's own 30 s; connecting still fails within the source's timeout.
+CALL_DEADLINE = 20.0
 RETIRE_DEADLINE = 80.0  # moving a worker's data: within dask.retire_worker's 90 s
 _links: dict[tuple, DaskLink] = {}
 _lock = threading.Lock()  # guards _links only: connecting happens in the link, under its own deadline
@@ -25,7 +28,7 @@ def link_for(source: SourceConfig) -> DaskLink:
     with _lock:
         link = _links.get(key)
         if link is None:
-            link = _links[key] = DaskLink(source.options["address"], source.timeout)
+            link = _links[key] = DaskLink(source.options["address"], source.timeout, CALL_DEADLINE)
     if link.lost():
         link.drop()
     return link
