@@ -118,9 +118,10 @@ def _known_worker(link: DaskLink, source: SourceConfig, address: str) -> tuple[d
     return workers[address], workers
 
 
-def _holds_data(worker: dict[str, Any]) -> bool:
-    metrics = worker.get("metrics") or {}
-    return bool((metrics.get("task_counts") or {}).get("memory") or metrics.get("managed_bytes"))
+def _holds_data(link: DaskLink, address: str) -> bool:
+    """Whether the scheduler has keys in memory on the worker now (not its last heartbeat's metrics,
+    which lag a result that was just computed)."""
+    return bool(link.run(link.client.scheduler.has_what, workers=[address]).get(address))
 
 
 @action("dask.retire_worker", confirm=True, timeout=90.0,
@@ -129,9 +130,9 @@ def _holds_data(worker: dict[str, Any]) -> bool:
                     "close_workers is false).")
 def retire_worker(runtime, source: SourceConfig, target: str, params: dict) -> ActionResult:
     link = link_for(source)
-    worker, workers = _known_worker(link, source, target)
+    _, workers = _known_worker(link, source, target)
     others = [a for a, w in workers.items() if a != target and w.get("status") == "running"]
-    if not others and _holds_data(worker):
+    if not others and _holds_data(link, target):
         raise Invalid(409, f"{target} is the last running worker and holds data: retiring it would lose that data")
     retired = link.run(link.client.retire_workers, workers=[target], close_workers=params["close_workers"],
                        deadline=RETIRE_DEADLINE)
