@@ -87,8 +87,8 @@ class DaskLink:
 
     def drop(self) -> None:
         """Close the client (the next call connects afresh); the loop stays for the next one."""
-        with self._connecting:
-            client, self._client = self._client, None
+        # Not under _connecting: a connect under way holds it for up to `timeout`, and a stop must not wait that out.
+        client, self._client = self._client, None
         if client is not None:
             try:
                 self.run(client.close, min(self.timeout, 2.0), deadline=self.timeout)
