@@ -37,6 +37,14 @@ def api_token(database_url: str) -> str:
         engine.dispose()
 
 
+def dask_config(tmp_path, port: int, extra: str = ""):
+    """A config with one Dask source, polled every 0.2 s, at `port` of this host."""
+    config = tmp_path / "jobdash.toml"
+    config.write_text(f"database_url = 'sqlite:///{tmp_path / 'j.db'}'\n[[dask]]\nname = \"gone\"\n"
+                      f"address = \"tcp://127.0.0.1:{port}\"\ninterval = 0.2\n{extra}")
+    return config
+
+
 def test_db_upgrade_creates_the_schema(tmp_path):
     db = tmp_path / "j.db"
     config = tmp_path / "jobdash.toml"
@@ -55,15 +63,7 @@ def test_serve_stops_within_five_seconds_of_sigterm_even_with_a_hanging_source(t
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)
     dead_port = silent.getsockname()[1]
-    config = tmp_path / "jobdash.toml"
-    config.write_text(f"""
-database_url = 'sqlite:///{tmp_path / "j.db"}'
-[[dask]]
-name = "gone"
-address = "tcp://127.0.0.1:{dead_port}"
-interval = 0.2
-timeout = 30
-""")
+    config = dask_config(tmp_path, dead_port, "timeout = 30\n")
     token = api_token(f"sqlite:///{tmp_path / 'j.db'}")
     proc = subprocess.Popen(jobdash("serve", "--port", str(port), config=config),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -96,14 +96,7 @@ timeout = 30
 
 
 def test_collect_stops_within_five_seconds_of_sigterm(tmp_path):
-    config = tmp_path / "jobdash.toml"
-    config.write_text(f"""
-database_url = 'sqlite:///{tmp_path / "j.db"}'
-[[dask]]
-name = "gone"
-address = "tcp://127.0.0.1:{free_port()}"
-interval = 0.2
-""")
+    config = dask_config(tmp_path, free_port())
     proc = subprocess.Popen(jobdash("collect", config=config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = []
