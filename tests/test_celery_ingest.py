@@ -5,7 +5,8 @@ import pytest
 from sqlalchemy import select
 
 from bench.celery_stream import task_events
-from dashboard.store.celery_ingest import ARGSREPR_MAXSIZE, percentile, runtime_bin
+from dashboard.store.celery_ingest import ARGSREPR_MAXSIZE
+from dashboard.store.runtime_hist import percentile, runtime_bin
 from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
 
 T0 = 1_700_000_040.0  # a whole minute

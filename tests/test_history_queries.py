@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from dashboard.store.availability import availability
-from dashboard.store.celery_ingest import percentile, runtime_bin
+from dashboard.store.runtime_hist import empty, percentile, runtime_bin
 from dashboard.store.celery_models import CeleryHour, CeleryMinute
 from dashboard.store.history_queries import (
     MAX_POINTS, OTHER, Window, celery_outcomes, celery_runtimes, metric_catalog, metric_series, summary, window,
@@ -108,7 +108,7 @@ def test_series_from_a_known_stream_match_independent_totals(store):
     assert totals(celery_outcomes(engine, Window(T0, T0 + 6 * 3600, 60, 1800), "s")) == totals(everything)
     with engine.connect() as conn:
         for table in (CeleryMinute, CeleryHour):
-            hist = sum(sum(h.values()) for h in conn.execute(select(table.runtime_hist).where(table.dimension == "name")).scalars())
+            hist = sum(sum(h) for h in conn.execute(select(table.runtime_hist).where(table.dimension == "name")).scalars())
             assert hist == sum(1 for t in tasks if t["runtime"] is not None)
 
     # Range boundaries: a bucket's tasks count in the range that holds the bucket, never in two.
@@ -148,9 +148,9 @@ def test_percentiles_are_interpolated_and_never_exceed_the_slowest_run(store):
     assert row["p50"] == 1.0 and row["p95"] == 1.0  # the bin's upper bound would say 1.024 s
     rnd = random.Random(3)
     runs = [rnd.uniform(0.01, 5) for _ in range(5000)]
-    hist: dict[str, int] = {}
+    hist = empty()
     for r in runs:
-        hist[str(runtime_bin(r))] = hist.get(str(runtime_bin(r)), 0) + 1
+        hist[runtime_bin(r)] += 1
     runs.sort()
     for q in (0.5, 0.9, 0.95, 0.99):
         exact = runs[int(q * len(runs)) - 1]
@@ -238,6 +238,19 @@ def test_summary_per_local_day_across_a_dst_change(store):
     assert utc[0]["period"].startswith("2026-03-27T00:00")  # Berlin's midnight is 23:00 UTC the day before
 
 
+def test_summary_counts_tasks_whose_name_never_arrived(store):
+    """A task seen only by its outcome (the task-sent and task-received were lost) has no name: the
+    summary still counts it, as the day's total of finished tasks."""
+    engine, writer = store
+    writer.submit_many("celery_event", [("s", {"type": "task-succeeded", "uuid": f"n{i}", "timestamp": T0 + i,
+                                               "hostname": "w1", "runtime": 0.5}) for i in range(3)]
+                       + [("s", {"type": "task-failed", "uuid": "n9", "timestamp": T0 + 9, "hostname": "w1"})])
+    writer.flush()
+    (day,) = summary(engine, T0, T0 + 3600, "day", ZoneInfo("UTC"), ["s"], [])
+    assert (day["tasks"], day["failed"]) == (4, 1)
+    assert day["p95_runtime"] == pytest.approx(0.5)
+
+
 def test_pruning_never_removes_a_bucket_inside_its_retention(store):
     engine, writer = store
     now = time.time()
@@ -273,6 +286,9 @@ def test_upgrade_folds_the_minutes_already_stored_into_hours(database_url):
                      [{"b": T0 + 60, "h": '{"5": 3}'}, {"b": T0 + 120, "h": '{"5": 1, "7": 1}'}])
     upgrade(database_url)
     with engine.connect() as conn:
-        row = conn.execute(select(CeleryHour)).mappings().one()
+        rows = {r["dimension"]: r for r in conn.execute(select(CeleryHour)).mappings()}
     engine.dispose()
-    assert (row["bucket"], row["succeeded"], row["failed"], row["runtime_hist"]) == (T0, 6, 2, {"5": 4, "7": 1})
+    assert set(rows) == {"name", "all"}  # and the row of all tasks, summed from the names
+    for row in rows.values():
+        binned = {i: n for i, n in enumerate(row["runtime_hist"]) if n}
+        assert (row["bucket"], row["succeeded"], row["failed"], binned) == (T0, 6, 2, {5: 4, 7: 1})

@@ -136,7 +136,7 @@ def test_rows_stored_before_the_clamp_still_render(dash):
                       "queues": [None, 1, {"name": ts}], "registered": {"a": 1}}))
         conn.execute(insert(CeleryMinute).values(source="main", dimension="name", key="n", bucket=int(time.time()) // 60 * 60,
                                                   succeeded=1, failed=0, retried=0, runtime_sum=float("inf"),
-                                                  runtime_hist={"80": 1}))  # an old runtime of 1e300
+                                                  runtime_hist=[0] * 80 + [1]))  # an old runtime of 1e300
     _assert_all_render(login(dash, "admin"))
 
 

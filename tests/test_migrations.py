@@ -1,13 +1,19 @@
 """Alembic's head is exactly the models' schema, and migrations reverse cleanly."""
 from __future__ import annotations
 
+import json
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, text
 
 from dashboard.store import make_engine
+from dashboard.store.celery_models import CeleryHour, CeleryMinute
+from dashboard.store.dask_models import DaskMinute
 from dashboard.store.migrate import downgrade, upgrade
 from dashboard.store.models import Base
+from dashboard.store.runtime_hist import bin_upper, percentile
 
 
 def schema_drift(url: str) -> list:
@@ -39,3 +45,33 @@ def test_downgrade_to_base_then_upgrade_round_trips(database_url):
     assert tables(database_url) == set()
     upgrade(database_url)
     assert schema_drift(database_url) == []
+
+
+def test_runtime_histograms_stored_as_json_read_the_same_after_0010_and_back(database_url):
+    """0010 rewrites the JSON histograms of Celery minutes and hours and of Dask minutes as packed
+    counts: the percentiles read after it equal those of the JSON, and downgrading restores the JSON."""
+    upgrade(database_url, "0009")
+    hists = {"celery_minutes": {"4": 3, "9": 1}, "celery_hours": {"0": 2, "80": 5}, "dask_minutes": {"12": 7}}
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            for table in ("celery_minutes", "celery_hours"):
+                conn.execute(text(f"INSERT INTO {table} (source, dimension, key, bucket, succeeded, failed, retried, "
+                                  "runtime_sum, runtime_hist) VALUES ('main', 'name', 'a', 3600, 4, 0, 0, 1.0, :h)"),
+                             {"h": json.dumps(hists[table])})
+            conn.execute(text("INSERT INTO dask_minutes (source, prefix, bucket, completed, erred, duration_sum, "
+                              "duration_hist) VALUES ('d', 'inc', 60, 7, 0, 1.0, :h)"), {"h": json.dumps(hists["dask_minutes"])})
+        upgrade(database_url)
+        with engine.connect() as conn:
+            got = {table.__tablename__: conn.execute(select(table.runtime_hist).where(table.dimension == "name")).scalar_one()
+                   for table in (CeleryMinute, CeleryHour)}
+            got["dask_minutes"] = conn.execute(select(DaskMinute.duration_hist)).scalar_one()
+        for table, counts in got.items():
+            assert {str(i): n for i, n in enumerate(counts) if n} == hists[table], table
+        assert percentile(got["celery_minutes"], 0.5) == pytest.approx(bin_upper(4), rel=0.2)
+        downgrade(database_url, "0009")
+        with engine.connect() as conn:
+            back = conn.execute(text("SELECT runtime_hist FROM celery_hours WHERE dimension = 'name'")).scalar_one()
+        assert (json.loads(back) if isinstance(back, str) else back) == hists["celery_hours"]
+    finally:
+        engine.dispose()

@@ -123,7 +123,7 @@ def test_a_sweep_runs_soon_after_start_and_readyz_shows_size_and_oldest_rows(tmp
     add_tasks(db, "main", 10, 10, now - 60)
     conn = sqlite3.connect(db)
     conn.execute("INSERT INTO celery_minutes (source, dimension, key, bucket, succeeded, failed, retried, runtime_sum, "
-                 "runtime_hist) VALUES ('main', 'name', 'old.task', ?, 1, 0, 0, 0.1, '{}')", (int(old // 60 * 60),))
+                 "runtime_hist) VALUES ('main', 'name', 'old.task', ?, 1, 0, 0, 0.1, x'')", (int(old // 60 * 60),))
     conn.execute("INSERT INTO samples (source, metric, label, ts, value) VALUES ('celery/main', 'm', '', ?, 1)", (old,))
     conn.commit()
     conn.close()

@@ -7,16 +7,14 @@ usually arrive within one batch, so four events cost one upsert.
 from __future__ import annotations
 
 import json
-import math
-from bisect import bisect_left
-from collections.abc import Iterable
-from itertools import accumulate
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from dashboard.store.celery_models import CeleryHour, CeleryMinute, CeleryTask, CeleryWorker
+from dashboard.store import runtime_hist
+from dashboard.store.celery_models import ALL_TASKS, CeleryHour, CeleryMinute, CeleryTask, CeleryWorker
 from dashboard.store.celery_sanitize import NOTE, clean_event
 from dashboard.store.db import upsert_rows
 
@@ -80,60 +78,7 @@ WORKER_MERGE = {
 }
 WORKER_MERGE["online"] = "CASE WHEN excluded.updated_at >= {t}.updated_at THEN excluded.online ELSE {t}.online END"
 
-# Runtime histogram: bin i holds runtimes up to 1 ms * 2**(i/4) (19% apart), the last bin the rest.
-RUNTIME_BINS = 81
 OUTCOMES = {"task-succeeded": "succeeded", "task-failed": "failed", "task-retried": "retried"}
-
-
-def runtime_bin(seconds: float) -> int:
-    if seconds <= 0.001:
-        return 0
-    return min(RUNTIME_BINS - 1, math.ceil(4 * math.log2(seconds / 0.001)))
-
-
-def bin_upper(index: int) -> float:
-    return 0.001 * 2 ** (index / 4)
-
-
-def percentile(hist: dict[str, int], q: float, low: float | None = None, high: float | None = None) -> float | None:
-    """The runtime (seconds) below which a fraction q of the histogram's tasks fall (see percentiles)."""
-    return percentiles(hist, (q,), low, high)[0]
-
-
-def percentiles(hist: dict[str, int], qs: tuple[float, ...], low: float | None = None,
-                high: float | None = None) -> list[float | None]:
-    """Runtimes (seconds) below which the fractions `qs` (ascending) of the histogram's tasks fall.
-
-    Each is interpolated within the bin that holds its rank (geometrically: bins are log-spaced),
-    with the fastest and slowest run (`low`, `high`) as the outer edges when known. The true value
-    lies in the same bin, so each answer is within a factor 2**(1/4) (about 19%) of it, and never
-    outside low..high.
-    """
-    counts = [0] * RUNTIME_BINS
-    for i, n in (hist or {}).items():
-        counts[int(i)] += n
-    cumulative = list(accumulate(counts))
-    total = cumulative[-1]
-    if not total:
-        return [None] * len(qs)
-    out = []
-    for q in qs:
-        rank = q * total
-        index = min(bisect_left(cumulative, rank), RUNTIME_BINS - 1)
-        while not counts[index]:  # a rank of 0 falls before the first run: take the first non-empty bin
-            index += 1
-        seen, n = cumulative[index] - counts[index], counts[index]
-        lo, hi = (bin_upper(index - 1) if index else 0.0), bin_upper(index)
-        if index == RUNTIME_BINS - 1:
-            hi = max(hi, high or hi)  # the last bin holds everything slower
-        if low is not None:
-            lo = min(max(lo, low), hi)
-        if high is not None:
-            hi = max(min(hi, high), lo)
-        frac = min(1.0, max(0.0, (rank - seen) / n))
-        value = lo * (hi / lo) ** frac if lo > 0 else lo + (hi - lo) * frac
-        out.append(min(max(value, low if low is not None else value), high if high is not None else value))
-    return out
 
 
 def _repr_cut(text: Any) -> bool:
@@ -220,19 +165,23 @@ def _task_identity(conn: Connection, tasks: dict, keys: set[tuple[str, str]]) ->
 
 
 def no_outcomes() -> dict[str, Any]:
-    return {"succeeded": 0, "failed": 0, "retried": 0, "runtime_sum": 0.0, "runtime_hist": {},
+    return {"succeeded": 0, "failed": 0, "retried": 0, "runtime_sum": 0.0, "runtime_hist": runtime_hist.empty(),
             "runtime_min": None, "runtime_max": None}
 
 
-def merge_outcomes(agg: dict[str, Any], other: dict[str, Any]) -> None:
+def sum_outcomes(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The counts, histogram and runtime range of outcome rows (of one key, over many buckets) together."""
+    out = {field: sum(r[field] for r in rows) for field in ("succeeded", "failed", "retried", "runtime_sum")}
+    out["runtime_hist"] = runtime_hist.total([r["runtime_hist"] for r in rows])
+    lows = [r["runtime_min"] for r in rows if r["runtime_min"] is not None]
+    highs = [r["runtime_max"] for r in rows if r["runtime_max"] is not None]
+    out["runtime_min"], out["runtime_max"] = min(lows, default=None), max(highs, default=None)
+    return out
+
+
+def merge_outcomes(agg: dict[str, Any], other: Mapping[str, Any]) -> None:
     """Add `other`'s counts, histogram and runtime range into `agg`."""
-    for field in ("succeeded", "failed", "retried", "runtime_sum"):
-        agg[field] += other[field]
-    for b, n in (other["runtime_hist"] or {}).items():
-        agg["runtime_hist"][b] = agg["runtime_hist"].get(b, 0) + n
-    for field, pick in (("runtime_min", min), ("runtime_max", max)):
-        if other[field] is not None:
-            agg[field] = other[field] if agg[field] is None else pick(agg[field], other[field])
+    agg.update(sum_outcomes([agg, other]))
 
 
 OUTCOME_COLUMNS = ("source", "dimension", "key", "bucket", "succeeded", "failed", "retried", "runtime_sum",
@@ -252,27 +201,26 @@ def _add_outcomes(conn: Connection, table, aggs: dict[tuple, dict[str, Any]]) ->
         if agg is not None:  # else: same bucket, another name or queue, not in this batch
             merge_outcomes(agg, row)
     upsert_rows(conn, t.__table__, OUTCOME_COLUMNS[:4], OUTCOME_COLUMNS, [
-        (*key, a["succeeded"], a["failed"], a["retried"], a["runtime_sum"], json.dumps(a["runtime_hist"]),
+        (*key, a["succeeded"], a["failed"], a["retried"], a["runtime_sum"], runtime_hist.encode(a["runtime_hist"]),
          a["runtime_min"], a["runtime_max"])
         for key, a in aggs.items()
     ])
 
 
 def _write_minutes(conn: Connection, outcomes: list[tuple], identity: dict) -> None:
-    """Add this batch's outcomes to the per-minute and per-hour rows, by task name and by queue."""
+    """Add this batch's outcomes to the per-minute and per-hour rows: by task name, by queue, and all tasks."""
     minutes: dict[tuple, dict[str, Any]] = {}
     for source, uuid, outcome, ts, runtime in outcomes:
         name, queue = identity.get((source, uuid), (None, None))
         bucket = int(ts // 60) * 60
-        for dimension, key in (("name", name), ("queue", queue)):
+        for dimension, key in (("name", name), ("queue", queue), (ALL_TASKS, ALL_TASKS)):
             if not key:
                 continue
             agg = minutes.setdefault((source, dimension, key, bucket), no_outcomes())
             agg[outcome] += 1
             if runtime is not None:
                 agg["runtime_sum"] += runtime
-                b = str(runtime_bin(runtime))
-                agg["runtime_hist"][b] = agg["runtime_hist"].get(b, 0) + 1
+                agg["runtime_hist"][runtime_hist.runtime_bin(runtime)] += 1
                 low, high = agg["runtime_min"], agg["runtime_max"]
                 agg["runtime_min"] = runtime if low is None else min(low, runtime)
                 agg["runtime_max"] = runtime if high is None else max(high, runtime)

@@ -7,6 +7,7 @@ from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dashboard.store.models import Base
+from dashboard.store.runtime_hist import Histogram
 
 
 class CeleryTask(Base):
@@ -83,19 +84,23 @@ class CeleryWorker(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
+ALL_TASKS = "all"
+
+
 class _Outcomes:
     """Outcomes and runtime histogram of one task name (or queue) over one bucket."""
 
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
-    dimension: Mapped[str] = mapped_column(String(8), primary_key=True)  # "name" | "queue"
+    # "name" or "queue"; or ALL_TASKS (key ALL_TASKS too): every task, named or not, in one row per bucket.
+    dimension: Mapped[str] = mapped_column(String(8), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True)  # epoch seconds, multiple of the step
     succeeded: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     retried: Mapped[int] = mapped_column(Integer, default=0)
     runtime_sum: Mapped[float] = mapped_column(Float, default=0.0)
-    # Counts per log-spaced runtime bin (see dashboard.store.celery_ingest.RUNTIME_BINS).
-    runtime_hist: Mapped[list[int]] = mapped_column(JSON)
+    # Counts per log-spaced runtime bin (see dashboard.store.runtime_hist).
+    runtime_hist: Mapped[list[int]] = mapped_column(Histogram)
     # Fastest and slowest run: percentiles interpolated within a bin never leave this range.
     runtime_min: Mapped[float | None] = mapped_column(Float)
     runtime_max: Mapped[float | None] = mapped_column(Float)

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Engine
 
-from dashboard.store.celery_ingest import EVENT_STATE, merge_outcomes, no_outcomes, percentile
+from dashboard.store.celery_ingest import EVENT_STATE, merge_outcomes, no_outcomes
 from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
+from dashboard.store.runtime_hist import percentile
 from dashboard.store.safe_values import finite
 
 # LOST: jobdash's own verdict for a task no worker holds and no backend can settle.

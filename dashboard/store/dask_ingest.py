@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.engine import Connection
 
-from dashboard.store.celery_ingest import runtime_bin
+from dashboard.store import runtime_hist
 from dashboard.store.dask_models import DaskCluster, DaskErred, DaskMinute, DaskPrefix, DaskWorker
 from dashboard.store.db import upsert_rows
 
@@ -71,12 +71,11 @@ def write_task_batches(conn: Connection, batches: list[dict[str, Any]]) -> None:
                 succeeded[(source, t["key"])] = max(stop, succeeded.get((source, t["key"]), 0.0))
             if stop >= batch["counted_after"]:
                 agg = minutes.setdefault((source, t["prefix"], int(stop // 60) * 60),
-                                         {"completed": 0, "erred": 0, "duration_sum": 0.0, "duration_hist": {}})
+                                         {"completed": 0, "erred": 0, "duration_sum": 0.0, "duration_hist": runtime_hist.empty()})
                 agg["erred" if t["erred"] else "completed"] += 1
                 if t["duration"] is not None and not t["erred"]:
                     agg["duration_sum"] += t["duration"]
-                    b = str(runtime_bin(t["duration"]))
-                    agg["duration_hist"][b] = agg["duration_hist"].get(b, 0) + 1
+                    agg["duration_hist"][runtime_hist.runtime_bin(t["duration"])] += 1
     if erred:
         upsert_rows(conn, DaskErred.__table__, ("source", "key"), ERRED_COLUMNS, list(erred.values()), ERRED_MERGE)
     _note_successes(conn, succeeded)
@@ -110,11 +109,10 @@ def _write_minutes(conn: Connection, minutes: dict[tuple[str, str, int], dict[st
         agg["completed"] += completed
         agg["erred"] += erred
         agg["duration_sum"] += duration_sum
-        for b, n in (hist or {}).items():
-            agg["duration_hist"][b] = agg["duration_hist"].get(b, 0) + n
+        agg["duration_hist"] = runtime_hist.total([agg["duration_hist"], hist])
     columns = ("source", "prefix", "bucket", "completed", "erred", "duration_sum", "duration_hist")
     upsert_rows(conn, m.__table__, columns[:3], columns, [
-        (*key, a["completed"], a["erred"], a["duration_sum"], json.dumps(a["duration_hist"]))
+        (*key, a["completed"], a["erred"], a["duration_sum"], runtime_hist.encode(a["duration_hist"]))
         for key, a in minutes.items()])
 
 

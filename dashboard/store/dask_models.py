@@ -7,6 +7,7 @@ from sqlalchemy import JSON, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dashboard.store.models import Base
+from dashboard.store.runtime_hist import Histogram
 
 
 class DaskCluster(Base):
@@ -95,5 +96,5 @@ class DaskMinute(Base):
     completed: Mapped[int] = mapped_column(Integer, default=0)
     erred: Mapped[int] = mapped_column(Integer, default=0)
     duration_sum: Mapped[float] = mapped_column(Float, default=0.0)
-    # Counts per log-spaced duration bin (dashboard.store.celery_ingest.runtime_bin).
-    duration_hist: Mapped[dict[str, int]] = mapped_column(JSON)
+    # Counts per log-spaced duration bin (see dashboard.store.runtime_hist).
+    duration_hist: Mapped[list[int]] = mapped_column(Histogram)

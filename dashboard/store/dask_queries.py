@@ -7,9 +7,10 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Engine
 
-from dashboard.store.celery_ingest import percentile
+from dashboard.store import runtime_hist
 from dashboard.store.celery_queries import COUNT_CAP, QueryError, decode_cursor, encode_cursor
 from dashboard.store.dask_models import DaskCluster, DaskErred, DaskMinute, DaskPrefix, DaskWorker
+from dashboard.store.runtime_hist import percentile
 
 ERRED_STATES = ("erred", "retried", "memory", "forgotten")
 PREVIEW_CHARS = 300  # of the exception text, in list rows
@@ -118,13 +119,12 @@ def prefix_stats(engine: Engine, source: str, since: float, until: float | None 
             minute["completed"] += completed
             minute["erred"] += erred
             series.setdefault(prefix, []).append({"ts": bucket, "completed": completed, "erred": erred,
-                                                  "p50": percentile(hist or {}, 0.5), "p95": percentile(hist or {}, 0.95)})
-            tot = totals.setdefault(prefix, {"prefix": prefix, "completed": 0, "erred": 0, "duration_sum": 0.0, "hist": {}})
+                                                  "p50": percentile(hist, 0.5), "p95": percentile(hist, 0.95)})
+            tot = totals.setdefault(prefix, {"prefix": prefix, "completed": 0, "erred": 0, "duration_sum": 0.0, "hist": runtime_hist.empty()})
             tot["completed"] += completed
             tot["erred"] += erred
             tot["duration_sum"] += duration_sum
-            for b, n in (hist or {}).items():
-                tot["hist"][b] = tot["hist"].get(b, 0) + n
+            tot["hist"] = runtime_hist.total([tot["hist"], hist])
     by_prefix = []
     for tot in sorted(totals.values(), key=lambda t: (-(t["completed"] + t["erred"]), t["prefix"])):
         by_prefix.append({"prefix": tot["prefix"], "completed": tot["completed"], "erred": tot["erred"],

@@ -17,6 +17,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
+    # 16 MiB of page cache per connection instead of 2: a month of one metric's hours spans a
+    # page per hour, and re-reading them from the OS cost a History chart half its time.
+    cur.execute("PRAGMA cache_size=-16384")
     cur.close()
 
 

@@ -6,6 +6,7 @@ days, hour rollups beyond, re-bucketed in SQL so that no series has more than MA
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,9 +16,10 @@ from sqlalchemy import func, literal, select, text, tuple_
 from sqlalchemy.engine import Engine
 
 from dashboard.store.availability import segments
-from dashboard.store.celery_ingest import merge_outcomes, no_outcomes, percentile, percentiles
-from dashboard.store.celery_models import CeleryHour, CeleryMinute
+from dashboard.store.celery_ingest import sum_outcomes
+from dashboard.store.celery_models import ALL_TASKS, CeleryHour, CeleryMinute
 from dashboard.store.models import Rollup
+from dashboard.store.runtime_hist import percentile, percentiles
 
 MAX_POINTS = 2000
 MINUTES_UP_TO = 2 * 86400 + 3600  # ranges up to ~2 days read minute rollups
@@ -185,12 +187,12 @@ def celery_outcomes(engine: Engine, w: Window, source: str, by: str = "total",
             for (ts, key), (s, f, r) in sorted(merged.items())]
 
 
-def _outcome_rows(engine: Engine, w: Window, source: str):
-    """Every per-name outcome row of the range, histogram included."""
+def _outcome_rows(engine: Engine, w: Window, source: str, dimension: str = "name"):
+    """Every outcome row of the range by `dimension`, histogram included."""
     m = _outcome_table(w)
     query = (select(m.key, m.bucket, m.succeeded, m.failed, m.retried, m.runtime_sum, m.runtime_hist,
                     m.runtime_min, m.runtime_max)
-             .where(m.source == source, m.dimension == "name", m.bucket >= w.since, m.bucket < w.until))
+             .where(m.source == source, m.dimension == dimension, m.bucket >= w.since, m.bucket < w.until))
     with engine.connect() as conn:
         for row in conn.execute(query).mappings():
             yield row
@@ -203,16 +205,11 @@ def _quantiles(agg: dict[str, Any]) -> dict[str, float | None]:
 
 def celery_runtimes(engine: Engine, w: Window, source: str, top: int = TOP_N) -> dict[str, Any]:
     """Per task name over the range (outcomes, p50, p95), and p50/p95 per bucket for the `top` busiest."""
-    totals: dict[str, dict[str, Any]] = {}
-    buckets: dict[str, dict[int, dict[str, Any]]] = {}
+    buckets: dict[str, dict[int, list]] = {}
     for row in _outcome_rows(engine, w, source):  # one pass: a month of hours is read once
-        merge_outcomes(totals.setdefault(row["key"], no_outcomes()), row)
-        per_bucket = buckets.setdefault(row["key"], {})
-        ts = row["bucket"] // w.step * w.step
-        if w.step == w.stored:
-            per_bucket[ts] = row
-        else:
-            merge_outcomes(per_bucket.setdefault(ts, no_outcomes()), row)
+        buckets.setdefault(row["key"], {}).setdefault(row["bucket"] // w.step * w.step, []).append(row)
+    totals = {name: sum_outcomes([row for rows in per_bucket.values() for row in rows])
+              for name, per_bucket in buckets.items()}
     names = sorted(totals, key=lambda k: (-(totals[k]["succeeded"] + totals[k]["failed"]), k))
     table = []
     for name in names:
@@ -220,9 +217,11 @@ def celery_runtimes(engine: Engine, w: Window, source: str, top: int = TOP_N) ->
         done = t["succeeded"] + t["failed"]
         table.append({"name": name, "succeeded": t["succeeded"], "failed": t["failed"], "retried": t["retried"],
                       "failure_rate": t["failed"] / done if done else None, **_quantiles(t)})
-    series = [{"name": name, "points": [{"ts": ts, **_quantiles(agg)}
-                                        for ts, agg in sorted(buckets[name].items()) if agg["runtime_hist"]]}
-              for name in names[:top]]
+    series = []
+    for name in names[:top]:
+        merged = ((ts, rows[0] if len(rows) == 1 else sum_outcomes(rows)) for ts, rows in sorted(buckets[name].items()))
+        series.append({"name": name, "points": [{"ts": ts, **_quantiles(agg)} for ts, agg in merged
+                                                if any(agg["runtime_hist"])]})
     return {"names": table, "series": series}
 
 
@@ -249,13 +248,19 @@ def summary(engine: Engine, since: float, until: float, period: str, tz: ZoneInf
     while cursor.timestamp() < until:
         nxt = _period_start((cursor + timedelta(days=7 if period == "week" else 1, hours=12)).timestamp(), tz, period)
         periods[cursor] = {"from": max(cursor.timestamp(), since), "until": min(nxt.timestamp(), until),
-                           "outcomes": no_outcomes(), "peak_lag": None, "downtime": 0.0}
+                           "rows": [], "peak_lag": None, "downtime": 0.0}
         cursor = nxt
+    starts = [p["from"] for p in periods.values()]
+    by_start = list(periods.values())
+
+    def period_of(ts: float) -> dict[str, Any]:
+        return by_start[bisect_right(starts, ts) - 1]
+
     hours = Window(int(since // 3600) * 3600, int(until), 3600, 3600)
     for source in celery_sources:
-        for row in _outcome_rows(engine, hours, source):
+        for row in _outcome_rows(engine, hours, source, ALL_TASKS):  # one row an hour, however many names
             if since <= row["bucket"] < until:
-                merge_outcomes(periods[_period_start(row["bucket"], tz, period)]["outcomes"], row)
+                period_of(row["bucket"])["rows"].append(row)
     r = Rollup
     lags: dict[tuple[str, str], list[str]] = {}
     for source, metric, label in series_keys(engine, hours):
@@ -267,7 +272,7 @@ def summary(engine: Engine, since: float, until: float, period: str, tz: ZoneInf
                 r.source == source, r.metric == metric, r.label.in_(labels), HOURS,
                 r.bucket >= since, r.bucket < until).group_by(r.bucket)
             for bucket, mx in conn.execute(query):
-                p = periods[_period_start(bucket, tz, period)]
+                p = period_of(bucket)
                 p["peak_lag"] = mx if p["peak_lag"] is None else max(p["peak_lag"], mx)
     for kind, name in sources:
         for seg in segments(engine, kind, name, since, min(until, time.time())):
@@ -277,7 +282,7 @@ def summary(engine: Engine, since: float, until: float, period: str, tz: ZoneInf
                 p["downtime"] += max(0.0, min(seg["until"], p["until"]) - max(seg["from"], p["from"]))
     out = []
     for start, p in periods.items():
-        o = p["outcomes"]
+        o = sum_outcomes(p["rows"])
         done = o["succeeded"] + o["failed"]
         out.append({"period": start.isoformat(), "from": p["from"], "until": p["until"],
                     "tasks": done, "failed": o["failed"], "failure_rate": o["failed"] / done if done else None,

@@ -57,8 +57,10 @@ class Rollup(Base):
     __tablename__ = "rollups"
     __table_args__ = (
         Index("ix_rollups_step_bucket", "step", "bucket"),
-        # History charts of weeks and months read hour buckets from this index alone, series by series.
-        Index("ix_rollups_hours", "source", "metric", "label", "bucket", "count", "total", "min", "max",
+        # History charts of weeks and months read hour buckets from this index alone, series by series
+        # (`step` included: SQLite reads the table for a WHERE column the index lacks, and then prefers
+        # the primary key, whose table rows lie a page apart per bucket).
+        Index("ix_rollups_hours", "source", "metric", "label", "bucket", "step", "count", "total", "min", "max",
               sqlite_where=text("step = 3600"), postgresql_where=text("step = 3600")),
     )
 
