@@ -31,6 +31,10 @@ def bin_upper(index: int) -> float:
     return 0.001 * 2 ** (index / 4)
 
 
+# Each bin's lower and upper edge, looked up rather than computed: a month's chart reads thousands.
+_EDGES = [((bin_upper(i - 1) if i else 0.0), bin_upper(i)) for i in range(RUNTIME_BINS)]
+
+
 def empty() -> list[int]:
     return [0] * RUNTIME_BINS
 
@@ -92,7 +96,7 @@ def percentiles(counts: list[int], qs: tuple[float, ...], low: float | None = No
         # A rank of 0 falls before the first run: bisect for a sliver above it, into the first non-empty bin.
         index = bisect_left(cumulative, rank or 0.5)
         n = counts[index]
-        lo, hi = (bin_upper(index - 1) if index else 0.0), bin_upper(index)
+        lo, hi = _EDGES[index]
         if index == RUNTIME_BINS - 1 and high is not None:
             hi = max(hi, high)  # the last bin holds everything slower
         if low is not None:
