@@ -60,6 +60,7 @@ def test_history_page_ranges_time_zone_deep_link_and_csv(procs, tmp_path, browse
         expect(page.locator("#outcomes-chart .u-legend")).to_contain_text("failed")
         expect(page.locator("#outcomes-chart")).to_have_attribute("aria-label", re.compile(r"tasks / min.*time \(Europe/Berlin\)"))
         expect(page.locator('[data-metric="kafka/events/lag"] canvas')).to_have_count(1)
+        expect(page.locator('[data-metric="kafka/events/lag"] .u-legend')).to_contain_text("billing")
         expect(page.locator("#resolution")).to_contain_text("minute rollups")
         expect(page.locator("#incidents tbody tr")).to_have_count(1)
         expect(page.locator("#incidents")).to_contain_text("ConnectionRefusedError")

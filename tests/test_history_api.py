@@ -106,10 +106,11 @@ def test_metrics_availability_runtimes_and_summary(app):
     assert {"source": "kafka/events", "metric": "lag", "unit": "", "labels": ["billing"], "labels_not_drawn": 0} \
         in index["metrics"]
     lag = client.get("/api/history/metrics/kafka/events/lag?range=24h").json
-    assert sum(p["count"] for p in lag["rows"]) == 60
+    (billing,) = lag["series"]
+    assert billing["label"] == "billing" and sum(billing["count"]) == 60
     lag_csv = read_csv(client.get("/api/history/metrics/kafka/events/lag?range=24h&format=csv"))
     assert [(r["label"], float(r["max"]), int(r["count"])) for r in lag_csv] == \
-        [(p["label"], p["max"], p["count"]) for p in lag["rows"]]
+        [("billing", mx, n) for mx, n in zip(billing["max"], billing["count"])]
     avail = client.get("/api/history/availability?range=24h").json
     kafka = next(s for s in avail["sources"] if s["source"] == "kafka/events")
     assert kafka["seconds"]["down"] == pytest.approx(600, abs=1)

@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from dashboard.store.availability import availability
-from dashboard.store.runtime_hist import empty, percentile, runtime_bin
 from dashboard.store.celery_models import CeleryHour, CeleryMinute
 from dashboard.store.history_queries import (
-    MAX_POINTS, OTHER, Window, celery_outcomes, celery_runtimes, metric_catalog, metric_series, summary, window,
+    MAX_POINTS, OTHER, SERIES_FIELDS, Window, celery_outcomes, celery_runtimes, metric_catalog, metric_series, series_rows,
+    summary, window,
 )
 from dashboard.store.models import Rollup, Sample
+from dashboard.store.runtime_hist import empty, percentile, runtime_bin
 from dashboard.store.timeseries import Point, Retention
 
 T0 = 1_789_999_200  # a whole hour (and minute), UTC, in the past: ingest clamps future times
@@ -182,16 +183,15 @@ def test_any_recorded_metric_shows_up_by_name_and_minutes_equal_hours(store):
     w = window(T0, T0 + 5 * 3600)
     catalog = {(c["source"], c["metric"]): c for c in metric_catalog(engine, w)}
     assert catalog["kafka/ev", "lag"]["labels"] == ["g0", "g1"] and catalog["dask/x", "memory_bytes"]["unit"] == "bytes"
-    lag: dict[str, list] = {}
-    for row in metric_series(engine, w, "kafka/ev", "lag"):
-        lag.setdefault(row["label"], []).append(row)
+    lag = {s["label"]: s for s in metric_series(engine, w, "kafka/ev", "lag")}
     g0 = [p for p in points if p.label == "g0"]
-    assert sum(p["count"] for p in lag["g0"]) == len(g0)
-    assert max(p["max"] for p in lag["g0"]) == max(p.value for p in g0)
+    assert sum(lag["g0"]["count"]) == len(g0)
+    assert max(lag["g0"]["max"]) == max(p.value for p in g0)
+    assert lag["g0"]["ts"] == sorted(lag["g0"]["ts"]) and len(set(map(len, (lag["g0"][f] for f in SERIES_FIELDS)))) == 1
     hours = metric_series(engine, Window(T0, T0 + 5 * 3600, 3600, 3600), "kafka/ev", "lag")
     minutes = metric_series(engine, Window(T0, T0 + 5 * 3600, 60, 3600), "kafka/ev", "lag")
     assert hours == minutes  # the same buckets from either rollup
-    assert sum(p["mean"] * p["count"] for p in hours) == pytest.approx(sum(p.value for p in points[:600]))
+    assert sum(p["mean"] * p["count"] for p in series_rows(hours)) == pytest.approx(sum(p.value for p in points[:600]))
 
 
 def status(kind, name, state, at, error=None):

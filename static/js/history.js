@@ -262,8 +262,11 @@ async function metrics(index) {
       box.appendChild(more);
     }
     const body = await getJson(path);
+    // Each series comes as arrays (ts, mean, ...): as rows, linesOf draws it as every other chart.
+    const asRows = (part) => ({ rows: part.series.flatMap((s) => s.ts.map((ts, i) => ({ label: s.label, ts, mean: s.mean[i] }))) });
+    const points = { ...asRows(body), previous: body.previous && asRows(body.previous), shift: body.shift };
     const fmt = unitFormat(m.unit);
-    draw(el, body.window, linesOf(body, (r) => r.label || m.metric, (r) => [["mean", r.mean]], (key, i) => ({ color: COLORS[i % COLORS.length] })),
+    draw(el, body.window, linesOf(points, (r) => r.label || m.metric, (r) => [["mean", r.mean]], (key, i) => ({ color: COLORS[i % COLORS.length] })),
       `${m.metric}${m.unit ? ` (${m.unit})` : ""}`, fmt);
   }));
 }
