@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from dashboard.store.celery_models import CeleryTask
+from dashboard.store.celery_queries import in_states
 from dashboard.store.models import Rollup, Sample
 
 
@@ -14,7 +15,7 @@ def celery_tasks_by_name(engine: Engine, state: str, since: float) -> list[dict[
     """Tasks now in `state` whose state was set since `since`, counted per source and task name."""
     t = CeleryTask
     query = (select(t.source, t.name, func.count().label("count"), func.max(t.state_at).label("at"))
-             .where(t.state == state, t.state_at >= since).group_by(t.source, t.name))
+             .where(in_states((state,)), t.state_at >= since).group_by(t.source, t.name))
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
 
