@@ -8,6 +8,7 @@ from dashboard.store import HANDLERS, Writer, make_engine
 from dashboard.store.celery_queries import (QueryError, TaskFilter, decode_cursor, encode_cursor, failures, last_seen,
                                             parse_search, task_detail, task_page, unfinished, workers)
 from dashboard.store.migrate import upgrade
+from dashboard.store.overview_queries import celery_tasks_by_name
 
 T0 = 1_700_000_040.0
 
@@ -193,4 +194,20 @@ def test_every_task_query_searches_an_index(tmp_path):
         found = plan(call)
         assert index in found, found
         assert "SCAN celery_tasks" not in found, found
+    # Across sources: the partial state index whole (tasks not successful), not every task by name.
+    found = plan(lambda: celery_tasks_by_name(engine, "FAILURE", T0))
+    assert "SCAN celery_tasks USING INDEX ix_celery_tasks_state" in found, found
+    engine.dispose()
+
+
+def test_recent_tasks_in_a_state_are_counted_per_source_and_name(migrated_url):
+    events = [{"type": "task-received", "uuid": f"t{i}", "timestamp": T0 + i, "hostname": "w", "name": f"n{i % 2}"}
+              for i in range(6)]
+    events += [{"type": "task-failed", "uuid": f"t{i}", "timestamp": T0 + 10 + i, "hostname": "w", "exception": "E()"}
+               for i in range(5)]
+    engine = _store_events(migrated_url, events)
+    rows = sorted(celery_tasks_by_name(engine, "FAILURE", T0 + 11), key=lambda r: r["name"])
+    assert rows == [{"source": "s", "name": "n0", "count": 2, "at": T0 + 14},
+                    {"source": "s", "name": "n1", "count": 2, "at": T0 + 13}]
+    assert celery_tasks_by_name(engine, "STARTED", T0) == []
     engine.dispose()
