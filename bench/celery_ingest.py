@@ -8,8 +8,8 @@ does, until every row is committed to SQLite (WAL) on disk. Flower's is `EventsS
 of events. Peak RSS is measured in a fresh process per size, with events generated as they
 are fed, so the figure is jobdash's own footprint, not the stream's. With `--stored`, the same
 stream is ingested on top of a store already holding that many tasks (copies of real ingested
-rows under new ids, older than the stream), and bytes per task is the database file (after a WAL
-checkpoint) over the tasks it holds.
+rows under new random ids, older than the stream), and bytes per task is the database file (after
+a WAL checkpoint) over the tasks it holds, then split into the task table and each of its indexes.
 """
 from __future__ import annotations
 
@@ -59,19 +59,26 @@ def bench_jobdash(events: list[dict]) -> float:
 SEED_TASKS = 10_000
 
 
+# A fresh random id shaped like Celery's (36 characters), so the stored ids and the primary key's
+# page fill are what a live stream makes.
+_NEW_UUID = " || '-' || ".join(f"lower(hex(randomblob({n})))" for n in (4, 2, 2, 2, 6))
+
+
 def _fill(engine, stored: int) -> None:
-    """Grow the store to `stored` tasks by doubling copies of its rows under new uuids, each copy
-    moved an hour further back so the measured stream stays the newest (as live ingest meets it)."""
+    """Grow the store to `stored` tasks by doubling copies of its rows under new random uuids, each copy
+    moved an hour further back so the measured stream stays the newest (as live ingest meets it). A copy
+    of a top-level task stays its own root, as in the stream."""
     with engine.begin() as conn:
         columns = [row[1] for row in conn.exec_driver_sql("PRAGMA table_info(celery_tasks)")]
         have, k = conn.exec_driver_sql("SELECT count(*) FROM celery_tasks").scalar_one(), 0
         while have < stored:
             k += 1
-            shift = [f"{c} - {3600 * k}" if c.endswith("_at") and c != "first_seen_at" else c for c in columns]
-            picked = ["uuid || '-' || rowid || '-%d'" % k if c == "uuid" else
-                      f"first_seen_at - {3600 * k}" if c == "first_seen_at" else c for c in shift]
-            conn.exec_driver_sql(f"INSERT INTO celery_tasks ({', '.join(columns)}) SELECT {', '.join(picked)} "  # noqa: S608
-                                 f"FROM celery_tasks LIMIT {stored - have}")
+            picked = ["new_uuid" if c == "uuid" else
+                      "CASE WHEN root_id = uuid THEN new_uuid ELSE root_id END" if c == "root_id" else
+                      f"{c} - {3600 * k}" if c.endswith("_at") else c for c in columns]
+            conn.exec_driver_sql(f"WITH copied AS MATERIALIZED (SELECT *, {_NEW_UUID} AS new_uuid FROM celery_tasks "  # noqa: S608
+                                 f"LIMIT {stored - have}) "
+                                 f"INSERT INTO celery_tasks ({', '.join(columns)}) SELECT {', '.join(picked)} FROM copied")
             have = conn.exec_driver_sql("SELECT count(*) FROM celery_tasks").scalar_one()
 
 
@@ -96,10 +103,14 @@ def bench_stored(events: list[dict], stored: int) -> dict:
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             total = conn.exec_driver_sql("SELECT count(*) FROM celery_tasks").scalar_one()
+            # Where the bytes go: the task table and each of its indexes, pages included whole.
+            parts = dict(conn.exec_driver_sql("SELECT name, SUM(pgsize) FROM dbstat WHERE name IN "
+                                              "(SELECT name FROM sqlite_master WHERE tbl_name = 'celery_tasks') "
+                                              "GROUP BY name ORDER BY 2 DESC").all())
         engine.dispose()
         size = (Path(tmp) / "celery.db").stat().st_size
     return {"stored": before, "total": total, "events_per_s": len(events) / elapsed, "bytes_per_task": size / total,
-            "size_mib": size / 2 ** 20, "fill_s": filled}
+            "size_mib": size / 2 ** 20, "fill_s": filled, "parts": {k: v / total for k, v in parts.items()}}
 
 
 def bench_flower(events: list[dict]) -> float:
@@ -165,6 +176,7 @@ def main() -> None:
               f"{r['events_per_s'] / theirs:.2f} (target >= 2.0); {r['bytes_per_task']:.0f} bytes/task over "
               f"{r['total']:,} tasks "
               f"({r['size_mib']:,.0f} MiB; filled in {r['fill_s']:.0f} s)")
+        print("    bytes/task: " + ", ".join(f"{name} {size:.0f}" for name, size in r["parts"].items()))
     del events
     for size in filter(None, args.rss_tasks.split(",")):
         out = subprocess.run([sys.executable, "-m", "bench.celery_ingest", "--rss-child", size],

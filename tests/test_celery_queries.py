@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 
 from dashboard.store import HANDLERS, Writer, make_engine
-from dashboard.store.celery_queries import (QueryError, TaskFilter, decode_cursor, parse_search, task_detail,
-                                            task_page, workers)
+from dashboard.store.celery_queries import (QueryError, TaskFilter, decode_cursor, encode_cursor, failures, last_seen,
+                                            parse_search, task_detail, task_page, unfinished, workers)
+from dashboard.store.migrate import upgrade
+from dashboard.store.overview_queries import celery_tasks_by_name
 
 T0 = 1_700_000_040.0
 
@@ -110,4 +113,101 @@ def test_list_rows_carry_only_the_start_of_long_text(migrated_url):
     (row,) = task_page(engine, "s", TaskFilter())["tasks"]
     assert row["args"] == long[:300]
     assert task_detail(engine, "s", "long")["args"] == long
+    engine.dispose()
+
+
+def _store_events(url: str, events: list[dict]):
+    engine = make_engine(url)
+    writer = Writer(engine, HANDLERS)
+    writer.start()
+    writer.submit_many("celery_event", [("s", e) for e in events])
+    writer.flush()
+    writer.stop()
+    return engine
+
+
+def test_pages_walk_tasks_seen_at_the_same_time_once_by_uuid(migrated_url):
+    # The time index holds no uuid any more: ties must still page in uuid order, none twice.
+    events = [{"type": "task-received", "uuid": f"tie-{i}", "timestamp": T0 + (i >= 5), "hostname": "w", "name": "n"}
+              for i in range(9)]
+    engine = _store_events(migrated_url, events)
+    seen, cursor = [], None
+    while True:
+        page = task_page(engine, "s", TaskFilter(), after=cursor, limit=2)
+        seen += [t["uuid"] for t in page["tasks"]]
+        if (cursor := page["next"]) is None:
+            break
+    assert seen == [f"tie-{i}" for i in (8, 7, 6, 5, 4, 3, 2, 1, 0)]
+    engine.dispose()
+
+
+def test_a_task_that_is_its_own_root_shows_its_uuid_as_root(migrated_url):
+    # Stored as '' (36 bytes saved a task); read back as the uuid, apart from a root no event named.
+    events = [
+        {"type": "task-sent", "uuid": "top", "timestamp": T0, "name": "n", "root_id": "top", "queue": "q"},
+        {"type": "task-received", "uuid": "top", "timestamp": T0 + 1, "hostname": "w", "root_id": "top"},
+        {"type": "task-failed", "uuid": "top", "timestamp": T0 + 2, "hostname": "w", "exception": "E()"},
+        {"type": "task-received", "uuid": "kid", "timestamp": T0 + 3, "hostname": "w", "root_id": "top", "parent_id": "top"},
+        {"type": "task-received", "uuid": "rootless", "timestamp": T0 + 4, "hostname": "w", "root_id": ""},
+    ]
+    engine = _store_events(migrated_url, events)
+    with engine.connect() as conn:
+        stored = dict(conn.exec_driver_sql("SELECT uuid, root_id FROM celery_tasks").all())
+    assert stored == {"top": "", "kid": "top", "rootless": None}
+    assert task_detail(engine, "s", "top")["root_id"] == "top"
+    assert task_detail(engine, "s", "kid")["root_id"] == "top"
+    assert task_detail(engine, "s", "rootless")["root_id"] is None
+    assert [t["root_id"] for t in failures(engine, "s", "n", T0 - 1, T0 + 9, 10)[1]] == ["top"]
+    engine.dispose()
+
+
+def test_every_task_query_searches_an_index(tmp_path):
+    """What the pages, the API, the reconciler and the attention strip ask of celery_tasks reads an
+    index (EXPLAIN QUERY PLAN on SQLite), each the one meant for it: no query walks the table."""
+    url = f"sqlite:///{tmp_path / 'plans.db'}"
+    upgrade(url)
+    engine = _store_events(url, [{"type": "task-received", "uuid": "a", "timestamp": T0, "hostname": "w", "name": "n"}])
+    statements = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, params, *_: statements.append((sql, params)) if "celery_tasks" in sql else None)
+
+    def plan(call) -> str:
+        statements.clear()
+        call()
+        asked = list(statements)
+        with engine.connect() as conn:
+            return "\n".join(row[-1] for sql, params in asked
+                             for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params))
+
+    cursor = encode_cursor(T0, "a")
+    expected = [
+        ("ix_celery_tasks_seen (source=? AND first_seen_at<?)", lambda: task_page(engine, "s", TaskFilter(), after=cursor)),
+        ("ix_celery_tasks_state (source=? AND state=?)", lambda: task_page(engine, "s", TaskFilter(state="FAILURE"))),
+        ("ix_celery_tasks_name (source=? AND name=? AND first_seen_at>? AND first_seen_at<?)",
+         lambda: failures(engine, "s", "n", T0, T0 + 1, 10)),
+        ("ix_celery_tasks_parent (source=? AND parent_id=?)", lambda: task_detail(engine, "s", "a")),
+        ("ix_celery_tasks_retry_of (source=? AND retry_of=?)", lambda: task_detail(engine, "s", "a")),
+        ("ix_celery_tasks_state (source=? AND state=?)", lambda: unfinished(engine, "s", T0)),
+        ("COVERING INDEX ix_celery_tasks_seen (source=?)", lambda: last_seen(engine, "s")),
+    ]
+    for index, call in expected:
+        found = plan(call)
+        assert index in found, found
+        assert "SCAN celery_tasks" not in found, found
+    # Across sources: the partial state index whole (tasks not successful), not every task by name.
+    found = plan(lambda: celery_tasks_by_name(engine, "FAILURE", T0))
+    assert "SCAN celery_tasks USING INDEX ix_celery_tasks_state" in found, found
+    engine.dispose()
+
+
+def test_recent_tasks_in_a_state_are_counted_per_source_and_name(migrated_url):
+    events = [{"type": "task-received", "uuid": f"t{i}", "timestamp": T0 + i, "hostname": "w", "name": f"n{i % 2}"}
+              for i in range(6)]
+    events += [{"type": "task-failed", "uuid": f"t{i}", "timestamp": T0 + 10 + i, "hostname": "w", "exception": "E()"}
+               for i in range(5)]
+    engine = _store_events(migrated_url, events)
+    rows = sorted(celery_tasks_by_name(engine, "FAILURE", T0 + 11), key=lambda r: r["name"])
+    assert rows == [{"source": "s", "name": "n0", "count": 2, "at": T0 + 14},
+                    {"source": "s", "name": "n1", "count": 2, "at": T0 + 13}]
+    assert celery_tasks_by_name(engine, "STARTED", T0) == []
     engine.dispose()

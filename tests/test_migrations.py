@@ -1,4 +1,4 @@
-"""Alembic's head is exactly the models' schema, and migrations reverse cleanly."""
+"""Alembic's head is exactly the models' schema, migrations reverse cleanly, and they keep the data."""
 from __future__ import annotations
 
 import json
@@ -10,6 +10,7 @@ from sqlalchemy import inspect, select, text
 
 from dashboard.store import make_engine
 from dashboard.store.celery_models import CeleryHour, CeleryMinute
+from dashboard.store.celery_queries import TaskFilter, task_detail, task_page
 from dashboard.store.dask_models import DaskMinute
 from dashboard.store.migrate import downgrade, upgrade
 from dashboard.store.models import Base
@@ -75,3 +76,46 @@ def test_runtime_histograms_stored_as_json_read_the_same_after_0010_and_back(dat
         assert (json.loads(back) if isinstance(back, str) else back) == hists["celery_hours"]
     finally:
         engine.dispose()
+
+
+def _task_rows(url: str) -> list[tuple]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT uuid, root_id, parent_id, retry_of, state, name FROM celery_tasks "
+                                        "ORDER BY uuid").all()
+    finally:
+        engine.dispose()
+
+
+def test_0013_keeps_every_task_and_shows_the_same(database_url):
+    # A store as 0012 kept it: a root storing its own uuid, its child, a retry, a task no event gave a root.
+    upgrade(database_url, "0012")
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        for uuid, root, parent, retry_of, state in [("root", "root", None, None, "FAILURE"),
+                                                    ("kid", "root", "root", None, "SUCCESS"),
+                                                    ("again", "again", None, "root", "PENDING"),
+                                                    ("bare", None, None, None, "STARTED")]:
+            conn.execute(text("INSERT INTO celery_tasks (source, uuid, name, state, state_at, first_seen_at, root_id, "
+                              "parent_id, retry_of) VALUES ('s', :u, 'n', :st, 1.0, 1.0, :r, :p, :ro)"),
+                         {"u": uuid, "r": root, "p": parent, "ro": retry_of, "st": state})
+    engine.dispose()
+    before = _task_rows(database_url)
+
+    upgrade(database_url)
+    assert schema_drift(database_url) == []
+    engine = make_engine(database_url)
+    try:
+        indexes = {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("celery_tasks")}
+        assert "ix_celery_tasks_worker" not in indexes and indexes["ix_celery_tasks_seen"] == ["source", "first_seen_at"]
+        shown = {u: task_detail(engine, "s", u) for u in ("root", "kid", "again", "bare")}
+        assert [shown[u]["root_id"] for u in ("root", "kid", "again", "bare")] == ["root", "root", "again", None]
+        assert [c["uuid"] for c in shown["root"]["children"]] == ["kid"]
+        assert [r["uuid"] for r in shown["root"]["retried_by"]] == ["again"]
+        assert task_page(engine, "s", TaskFilter(state="FAILURE"))["total"] == 1
+    finally:
+        engine.dispose()
+
+    downgrade(database_url, "0012")
+    assert _task_rows(database_url) == before

@@ -40,6 +40,7 @@ COPIED = {
     "task-rejected": (),
 }
 TASK_COLUMNS = tuple(c.name for c in CeleryTask.__table__.columns)
+ROOT_SELF = ""  # the stored root_id of a task that is its own root (see CeleryTask.root_id)
 TASK_KEYS = ("source", "uuid")
 # Which event's state a task shows: the newest, except that the producer's task-sent (PENDING),
 # stamped after it published the message, can arrive "later" than the worker's first events and
@@ -109,6 +110,8 @@ def _fold_task(rows: dict, source: str, ev: dict) -> None:
     row[EVENT_TIME[etype]] = ts
     for field in COPIED[etype]:
         value = ev.get(field)
+        if field == "root_id" and value is not None:
+            value = ROOT_SELF if value == uuid else value or None
         if value is not None:
             row[field] = _storable(value)
     if etype in ("task-sent", "task-received") and ("args" in ev or "kwargs" in ev):

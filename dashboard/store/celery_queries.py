@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal, or_, select, text
 from sqlalchemy.engine import Engine
 
-from dashboard.store.celery_ingest import EVENT_STATE, merge_outcomes, no_outcomes
-from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
+from dashboard.store.celery_ingest import EVENT_STATE, ROOT_SELF, merge_outcomes, no_outcomes
+from dashboard.store.celery_models import NOT_SUCCESS, CeleryMinute, CeleryTask, CeleryWorker
 from dashboard.store.runtime_hist import percentile
 from dashboard.store.safe_values import finite
 
@@ -92,11 +92,20 @@ def _condition(key: str, value: str):
         return or_(CeleryTask.name.like(pattern, escape="\\"), CeleryTask.args.like(pattern, escape="\\"),
                    CeleryTask.kwargs.like(pattern, escape="\\"), CeleryTask.uuid == value)
     column, how = SEARCH_KEYS[key]
+    if key == "state":
+        return in_states((value,))
     if how == "exact":
         return column == value
     if how == "prefix":
         return column.like(f"{_escape_like(value)}%", escape="\\")
     return column.like(f"%{_escape_like(value)}%", escape="\\")
+
+
+def in_states(states: tuple[str, ...]) -> Any:
+    """Tasks in one of `states`; saying NOT_SUCCESS too (unless SUCCESS is asked) lets the partial
+    state index serve it."""
+    match = CeleryTask.state == states[0] if len(states) == 1 else CeleryTask.state.in_(states)
+    return match if "SUCCESS" in states else and_(match, text(NOT_SUCCESS))
 
 
 def _where(source: str, flt: TaskFilter) -> list:
@@ -143,10 +152,12 @@ def task_page(engine: Engine, source: str, flt: TaskFilter, after: str | None = 
     page_where = list(where)
     if after:
         ts, uuid = decode_cursor(after)
-        page_where.append(or_(CeleryTask.first_seen_at < ts, and_(CeleryTask.first_seen_at == ts, CeleryTask.uuid < uuid)))
+        # The first term alone bounds the index range; the second breaks ties.
+        page_where += [CeleryTask.first_seen_at <= ts, or_(CeleryTask.first_seen_at < ts, CeleryTask.uuid < uuid)]
     query = (select(*_list_columns()).where(*page_where)
              .order_by(CeleryTask.first_seen_at.desc(), CeleryTask.uuid.desc()).limit(limit + 1))
-    capped = select(func.count()).select_from(select(CeleryTask.uuid).where(*where).limit(COUNT_CAP + 1).subquery())
+    # Counts index entries only when the filter's columns are all in an index.
+    capped = select(func.count()).select_from(select(literal(1)).where(*where).limit(COUNT_CAP + 1).subquery())
     with engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
         total = conn.execute(capped).scalar_one()
@@ -161,11 +172,11 @@ def task_page(engine: Engine, source: str, flt: TaskFilter, after: str | None = 
 
 def failures(engine: Engine, source: str, name: str, since: float, until: float, limit: int) -> tuple[int, list[dict]]:
     """How many tasks of `name` failed between since and until, and the first `limit` of them."""
-    where = [CeleryTask.source == source, CeleryTask.name == name, CeleryTask.state == "FAILURE",
+    where = [CeleryTask.source == source, CeleryTask.name == name, in_states(("FAILURE",)),
              CeleryTask.first_seen_at >= since, CeleryTask.first_seen_at <= until]
     with engine.connect() as conn:
         count = conn.execute(select(func.count()).select_from(CeleryTask).where(*where)).scalar_one()
-        rows = [dict(r) for r in conn.execute(
+        rows = [restore_root(r) for r in conn.execute(
             select(CeleryTask).where(*where).order_by(CeleryTask.first_seen_at).limit(limit)).mappings()]
     return count, rows
 
@@ -176,7 +187,7 @@ def unfinished(engine: Engine, source: str, before: float, limit: int = 500) -> 
     t, w = CeleryTask, CeleryWorker
     query = (select(t.uuid, t.worker, t.state, t.state_at, w.last_heartbeat, w.freq, w.info)
              .outerjoin(w, and_(w.source == t.source, w.hostname == t.worker))
-             .where(t.source == source, t.state.in_(UNFINISHED), t.state_at < before)
+             .where(t.source == source, in_states(UNFINISHED), t.state_at < before)
              .order_by(t.state_at).limit(limit))
     with engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
@@ -209,12 +220,23 @@ def task_detail(engine: Engine, source: str, uuid: str) -> dict[str, Any] | None
         row = conn.execute(select(CeleryTask).where(CeleryTask.source == source, CeleryTask.uuid == uuid)).mappings().first()
         if row is None:
             return None
-        task = dict(row)
+        task = restore_root(row)
         related = select(CeleryTask.uuid, CeleryTask.name, CeleryTask.state, CeleryTask.first_seen_at)
+        # IS NOT NULL: what the partial indexes hold, said so that they serve these.
         task["children"] = [dict(r) for r in conn.execute(
-            related.where(CeleryTask.source == source, CeleryTask.parent_id == uuid).order_by(CeleryTask.first_seen_at).limit(200)).mappings()]
+            related.where(CeleryTask.source == source, CeleryTask.parent_id.is_not(None), CeleryTask.parent_id == uuid)
+            .order_by(CeleryTask.first_seen_at).limit(200)).mappings()]
         task["retried_by"] = [dict(r) for r in conn.execute(
-            related.where(CeleryTask.source == source, CeleryTask.retry_of == uuid).order_by(CeleryTask.first_seen_at)).mappings()]
+            related.where(CeleryTask.source == source, CeleryTask.retry_of.is_not(None), CeleryTask.retry_of == uuid)
+            .order_by(CeleryTask.first_seen_at)).mappings()]
+    return task
+
+
+def restore_root(row) -> dict[str, Any]:
+    """A stored task row as a dict, its root_id given back where it was stored as ROOT_SELF."""
+    task = dict(row)
+    if task["root_id"] == ROOT_SELF:
+        task["root_id"] = task["uuid"]
     return task
 
 
