@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from dashboard.store import runtime_hist
@@ -147,6 +147,11 @@ def _as_db(row: dict, columns: Iterable[str], json_columns: tuple[str, ...] = ()
     return tuple(json.dumps(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns)
 
 
+# Name and queue of stored tasks, built once: the writer runs it for most batches.
+_IDENTITY_QUERY = select(CeleryTask.uuid, CeleryTask.name, CeleryTask.queue).where(
+    CeleryTask.source == bindparam("source"), CeleryTask.uuid.in_(bindparam("uuids", expanding=True)))
+
+
 def _task_identity(conn: Connection, tasks: dict, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
     """Name and queue of the tasks with an outcome in this batch (outcome events carry neither):
     from the batch's own rows, else as stored by earlier batches."""
@@ -160,9 +165,7 @@ def _task_identity(conn: Connection, tasks: dict, keys: set[tuple[str, str]]) ->
             wanted.setdefault(key[0], []).append(key[1])
     for source, uuids in wanted.items():
         for i in range(0, len(uuids), 500):
-            query = select(CeleryTask.uuid, CeleryTask.name, CeleryTask.queue).where(
-                CeleryTask.source == source, CeleryTask.uuid.in_(uuids[i:i + 500]))
-            for uuid, name, queue in conn.execute(query):
+            for uuid, name, queue in conn.execute(_IDENTITY_QUERY, {"source": source, "uuids": uuids[i:i + 500]}):
                 found[(source, uuid)] = (name, queue)
     return found
 
@@ -191,23 +194,44 @@ OUTCOME_COLUMNS = ("source", "dimension", "key", "bucket", "succeeded", "failed"
                    "runtime_hist", "runtime_min", "runtime_max")
 
 
+def _stored_outcomes_query(t):
+    return select(*(getattr(t, c) for c in OUTCOME_COLUMNS)).where(
+        t.source.in_(bindparam("sources", expanding=True)), t.bucket.in_(bindparam("buckets", expanding=True)))
+
+
+# The outcome rows of some sources and buckets, per table, built once: every batch with an outcome reads them.
+_STORED_OUTCOMES = {t: _stored_outcomes_query(t) for t in (CeleryMinute, CeleryHour)}
+
+
 def _add_outcomes(conn: Connection, table, aggs: dict[tuple, dict[str, Any]]) -> None:
     """Add per-bucket outcomes to what `table` holds (read, merge, write)."""
     # The writer is the only writer, so read-merge-write here cannot race anyone.
-    t = table
-    stored = conn.execute(
-        select(*(getattr(t, c) for c in OUTCOME_COLUMNS))
-        .where(t.source.in_({k[0] for k in aggs}), t.bucket.in_({k[3] for k in aggs}))
-    ).mappings()
+    stored = conn.execute(_STORED_OUTCOMES[table], {"sources": list({k[0] for k in aggs}),
+                                                    "buckets": list({k[3] for k in aggs})}).mappings()
     for row in stored:
         agg = aggs.get((row["source"], row["dimension"], row["key"], row["bucket"]))
         if agg is not None:  # else: same bucket, another name or queue, not in this batch
             merge_outcomes(agg, row)
-    upsert_rows(conn, t.__table__, OUTCOME_COLUMNS[:4], OUTCOME_COLUMNS, [
+    upsert_rows(conn, table.__table__, OUTCOME_COLUMNS[:4], OUTCOME_COLUMNS, [
         (*key, a["succeeded"], a["failed"], a["retried"], a["runtime_sum"], runtime_hist.encode(a["runtime_hist"]),
          a["runtime_min"], a["runtime_max"])
         for key, a in aggs.items()
     ])
+
+
+def _count_outcome(aggs: dict[tuple, dict[str, Any]], key: tuple, outcome: str, runtime: float | None,
+                   runtime_bin: int) -> None:
+    agg = aggs.get(key)
+    if agg is None:
+        agg = aggs[key] = no_outcomes()
+    agg[outcome] += 1
+    if runtime is not None:
+        agg["runtime_sum"] += runtime
+        agg["runtime_hist"][runtime_bin] += 1
+        if agg["runtime_min"] is None or runtime < agg["runtime_min"]:
+            agg["runtime_min"] = runtime
+        if agg["runtime_max"] is None or runtime > agg["runtime_max"]:
+            agg["runtime_max"] = runtime
 
 
 def _write_minutes(conn: Connection, outcomes: list[tuple], identity: dict) -> None:
@@ -216,22 +240,20 @@ def _write_minutes(conn: Connection, outcomes: list[tuple], identity: dict) -> N
     for source, uuid, outcome, ts, runtime in outcomes:
         name, queue = identity.get((source, uuid), (None, None))
         bucket = int(ts // 60) * 60
-        for dimension, key in (("name", name), ("queue", queue), (ALL_TASKS, ALL_TASKS)):
-            if not key:
-                continue
-            agg = minutes.setdefault((source, dimension, key, bucket), no_outcomes())
-            agg[outcome] += 1
-            if runtime is not None:
-                agg["runtime_sum"] += runtime
-                agg["runtime_hist"][runtime_hist.runtime_bin(runtime)] += 1
-                low, high = agg["runtime_min"], agg["runtime_max"]
-                agg["runtime_min"] = runtime if low is None else min(low, runtime)
-                agg["runtime_max"] = runtime if high is None else max(high, runtime)
+        runtime_bin = None if runtime is None else runtime_hist.runtime_bin(runtime)
+        if name:
+            _count_outcome(minutes, (source, "name", name, bucket), outcome, runtime, runtime_bin)
+        if queue:
+            _count_outcome(minutes, (source, "queue", queue, bucket), outcome, runtime, runtime_bin)
+        _count_outcome(minutes, (source, ALL_TASKS, ALL_TASKS, bucket), outcome, runtime, runtime_bin)
     if not minutes:
         return
     hours: dict[tuple, dict[str, Any]] = {}
     for (source, dimension, key, bucket), agg in minutes.items():
-        merge_outcomes(hours.setdefault((source, dimension, key, bucket // 3600 * 3600), no_outcomes()), agg)
+        hour = (source, dimension, key, bucket // 3600 * 3600)
+        if hour not in hours:
+            hours[hour] = no_outcomes()
+        merge_outcomes(hours[hour], agg)
     _add_outcomes(conn, CeleryMinute, minutes)
     _add_outcomes(conn, CeleryHour, hours)
 
