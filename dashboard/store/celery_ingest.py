@@ -7,7 +7,7 @@ usually arrive within one batch, so four events cost one upsert.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -27,19 +27,22 @@ EVENT_STATE = {
     "task-succeeded": "SUCCESS", "task-failed": "FAILURE", "task-retried": "RETRY",
     "task-revoked": "REVOKED", "task-rejected": "REJECTED",
 }
-# The event's timestamp column and the event fields copied as they are.
+# The event's timestamp column and the event fields copied as they are (when not None).
 EVENT_TIME = {t: f"{t[5:]}_at" for t in EVENT_STATE}
 COPIED = {
-    "task-sent": ("name", "queue", "exchange", "routing_key", "retries", "eta", "expires", "parent_id", "root_id"),
-    "task-received": ("name", "retries", "eta", "expires", "parent_id", "root_id"),
+    "task-sent": ("name", "queue", "exchange", "routing_key", "retries", "eta", "expires", "parent_id"),
+    "task-received": ("name", "retries", "eta", "expires", "parent_id"),
     "task-started": (),
-    "task-succeeded": ("runtime",),
+    "task-succeeded": ("runtime", "result"),
     "task-failed": ("exception", "traceback"),
     "task-retried": ("exception", "traceback"),
     "task-revoked": (),
     "task-rejected": (),
 }
+# The events that carry the task's root, args and kwargs.
+ANNOUNCED = ("task-sent", "task-received")
 TASK_COLUMNS = tuple(c.name for c in CeleryTask.__table__.columns)
+_NO_TASK = dict.fromkeys(TASK_COLUMNS)
 ROOT_SELF = ""  # the stored root_id of a task that is its own root (see CeleryTask.root_id)
 TASK_KEYS = ("source", "uuid")
 # Which event's state a task shows: the newest, except that the producer's task-sent (PENDING),
@@ -98,29 +101,32 @@ def _storable(value: Any) -> Any:
 
 
 def _fold_task(rows: dict, source: str, ev: dict) -> None:
+    # clean_event made every text field storable: values are copied as they are.
     etype, uuid, ts = ev["type"], ev["uuid"], ev.get("timestamp") or 0.0
+    state = EVENT_STATE[etype]
     row = rows.get((source, uuid))
     if row is None:
-        row = rows[(source, uuid)] = dict.fromkeys(TASK_COLUMNS)
-        row.update(source=source, uuid=uuid, state=EVENT_STATE[etype], state_at=ts, first_seen_at=ts)
-    elif takes_over(EVENT_STATE[etype], ts, row["state"], row["state_at"]):
-        row["state"], row["state_at"] = EVENT_STATE[etype], ts
-    if ts < row["first_seen_at"]:
-        row["first_seen_at"] = ts
+        row = rows[(source, uuid)] = dict(_NO_TASK, source=source, uuid=uuid, state=state, state_at=ts,
+                                          first_seen_at=ts)
+    else:
+        if takes_over(state, ts, row["state"], row["state_at"]):
+            row["state"], row["state_at"] = state, ts
+        if ts < row["first_seen_at"]:
+            row["first_seen_at"] = ts
     row[EVENT_TIME[etype]] = ts
     for field in COPIED[etype]:
         value = ev.get(field)
-        if field == "root_id" and value is not None:
-            value = ROOT_SELF if value == uuid else value or None
         if value is not None:
-            row[field] = _storable(value)
-    if etype in ("task-sent", "task-received") and ("args" in ev or "kwargs" in ev):
-        row["args"], row["kwargs"] = _storable(ev.get("args")), _storable(ev.get("kwargs"))
-        row["args_truncated"] = _repr_cut(row["args"]) or _repr_cut(row["kwargs"])
-    if etype == "task-succeeded" and ev.get("result") is not None:
-        row["result"] = _storable(ev["result"])
+            row[field] = value
+    if etype in ANNOUNCED:
+        root = ev.get("root_id")
+        if root:
+            row["root_id"] = ROOT_SELF if root == uuid else root
+        if "args" in ev or "kwargs" in ev:
+            row["args"], row["kwargs"] = ev.get("args"), ev.get("kwargs")
+            row["args_truncated"] = _repr_cut(row["args"]) or _repr_cut(row["kwargs"])
     if ev.get("hostname") and etype != "task-sent":
-        row["worker"] = _storable(ev["hostname"])
+        row["worker"] = ev["hostname"]
     if ev.get(NOTE):
         row["note"] = ev[NOTE]
 
@@ -143,8 +149,10 @@ def _fold_worker(rows: dict, source: str, ev: dict) -> None:
         row["note"] = ev[NOTE]
 
 
-def _as_db(row: dict, columns: Iterable[str], json_columns: tuple[str, ...] = ()) -> tuple:
-    return tuple(json.dumps(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns)
+def _as_db(row: dict, columns: tuple[str, ...], json_columns: tuple[str, ...] = ()) -> tuple:
+    if json_columns:
+        row = {**row, **{c: json.dumps(row[c]) for c in json_columns if row[c] is not None}}
+    return tuple(map(row.__getitem__, columns))
 
 
 # Name and queue of stored tasks, built once: the writer runs it for most batches.
