@@ -120,7 +120,7 @@ def _fold_task(rows: dict, source: str, ev: dict) -> None:
             row[field] = value
     if etype in ANNOUNCED:
         root = ev.get("root_id")
-        if root:
+        if root:  # "" is no root
             row["root_id"] = ROOT_SELF if root == uuid else root
         if "args" in ev or "kwargs" in ev:
             row["args"], row["kwargs"] = ev.get("args"), ev.get("kwargs")
@@ -228,7 +228,8 @@ def _add_outcomes(conn: Connection, table, aggs: dict[tuple, dict[str, Any]]) ->
 
 
 def _count_outcome(aggs: dict[tuple, dict[str, Any]], key: tuple, outcome: str, runtime: float | None,
-                   runtime_bin: int) -> None:
+                   runtime_bin: int | None) -> None:
+    """One outcome into its bucket's aggregate, made on first use only (it holds an 81-bin histogram)."""
     agg = aggs.get(key)
     if agg is None:
         agg = aggs[key] = no_outcomes()
