@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from dashboard import create_app
 from dashboard.config import Settings, SourceConfig
 from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
-from dashboard.store.celery_sanitize import clean_event
+from dashboard.store.celery_sanitize import AHEAD, EARLIEST, LONG, NUMBERS, SHORT, TEXT_MAX, TIMES, clean_event
 from tests.conftest import login
 
 SOURCE = SourceConfig("celery", "main", {"broker": "redis://127.0.0.1:6379/15"})
@@ -152,3 +152,26 @@ def test_cleaning_is_idempotent_and_marks_what_it_changed():
     forged = {"type": "task-sent", "uuid": "v", "timestamp": 1e20, "jobdash_cleaned": "guess", "jobdash_note": "fake"}
     clean_event(forged)
     assert forged["timestamp"] < 1e19 and "fake" not in forged["jobdash_note"]
+
+
+def test_each_field_is_kept_up_to_its_limit_and_clamped_just_past_it():
+    """Exact bounds, whichever way a value is checked (most honest fields take a shortcut)."""
+    for field, limit in {**SHORT, **dict.fromkeys(LONG, TEXT_MAX)}.items():
+        kept, cut = clean_event({field: "x" * limit}), clean_event({field: "é" * (limit + 1)})
+        assert kept[field] == "x" * limit and "jobdash_note" not in kept, field
+        assert len(cut[field]) == limit and f"{field} was {limit + 1:,} characters" in cut["jobdash_note"], field
+    for field, (low, high, integer) in NUMBERS.items():
+        for value in (low, high, float(low)):
+            ev = clean_event({field: value})
+            assert ev[field] == value and type(ev[field]) is (int if integer else type(value)), (field, value)
+            assert "jobdash_note" not in ev, (field, value)
+        for value in (low - 1, high + 1, float("nan"), True):
+            ev = clean_event({field: value})
+            assert ev[field] is None and f"{field} {value!r} is out of range" in ev["jobdash_note"], (field, value)
+    now = time.time()
+    for field in TIMES:
+        for value in (EARLIEST, now + AHEAD - 60):
+            assert clean_event({"type": "x", "local_received": now, field: value})[field] == value, (field, value)
+        for value in (EARLIEST - 1, now + AHEAD + 60):
+            ev = clean_event({"type": "x", "local_received": now, field: value})
+            assert ev[field] != value and f"{field} {value!r} is out of range" in ev["jobdash_note"], (field, value)

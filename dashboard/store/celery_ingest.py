@@ -7,10 +7,10 @@ usually arrive within one batch, so four events cost one upsert.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from dashboard.store import runtime_hist
@@ -27,19 +27,22 @@ EVENT_STATE = {
     "task-succeeded": "SUCCESS", "task-failed": "FAILURE", "task-retried": "RETRY",
     "task-revoked": "REVOKED", "task-rejected": "REJECTED",
 }
-# The event's timestamp column and the event fields copied as they are.
+# The event's timestamp column and the event fields copied as they are (when not None).
 EVENT_TIME = {t: f"{t[5:]}_at" for t in EVENT_STATE}
 COPIED = {
-    "task-sent": ("name", "queue", "exchange", "routing_key", "retries", "eta", "expires", "parent_id", "root_id"),
-    "task-received": ("name", "retries", "eta", "expires", "parent_id", "root_id"),
+    "task-sent": ("name", "queue", "exchange", "routing_key", "retries", "eta", "expires", "parent_id"),
+    "task-received": ("name", "retries", "eta", "expires", "parent_id"),
     "task-started": (),
-    "task-succeeded": ("runtime",),
+    "task-succeeded": ("runtime", "result"),
     "task-failed": ("exception", "traceback"),
     "task-retried": ("exception", "traceback"),
     "task-revoked": (),
     "task-rejected": (),
 }
+# The events that carry the task's root, args and kwargs.
+ANNOUNCED = ("task-sent", "task-received")
 TASK_COLUMNS = tuple(c.name for c in CeleryTask.__table__.columns)
+_NO_TASK = dict.fromkeys(TASK_COLUMNS)
 ROOT_SELF = ""  # the stored root_id of a task that is its own root (see CeleryTask.root_id)
 TASK_KEYS = ("source", "uuid")
 # Which event's state a task shows: the newest, except that the producer's task-sent (PENDING),
@@ -98,29 +101,32 @@ def _storable(value: Any) -> Any:
 
 
 def _fold_task(rows: dict, source: str, ev: dict) -> None:
+    # clean_event made every text field storable: values are copied as they are.
     etype, uuid, ts = ev["type"], ev["uuid"], ev.get("timestamp") or 0.0
+    state = EVENT_STATE[etype]
     row = rows.get((source, uuid))
     if row is None:
-        row = rows[(source, uuid)] = dict.fromkeys(TASK_COLUMNS)
-        row.update(source=source, uuid=uuid, state=EVENT_STATE[etype], state_at=ts, first_seen_at=ts)
-    elif takes_over(EVENT_STATE[etype], ts, row["state"], row["state_at"]):
-        row["state"], row["state_at"] = EVENT_STATE[etype], ts
-    if ts < row["first_seen_at"]:
-        row["first_seen_at"] = ts
+        row = rows[(source, uuid)] = dict(_NO_TASK, source=source, uuid=uuid, state=state, state_at=ts,
+                                          first_seen_at=ts)
+    else:
+        if takes_over(state, ts, row["state"], row["state_at"]):
+            row["state"], row["state_at"] = state, ts
+        if ts < row["first_seen_at"]:
+            row["first_seen_at"] = ts
     row[EVENT_TIME[etype]] = ts
     for field in COPIED[etype]:
         value = ev.get(field)
-        if field == "root_id" and value is not None:
-            value = ROOT_SELF if value == uuid else value or None
         if value is not None:
-            row[field] = _storable(value)
-    if etype in ("task-sent", "task-received") and ("args" in ev or "kwargs" in ev):
-        row["args"], row["kwargs"] = _storable(ev.get("args")), _storable(ev.get("kwargs"))
-        row["args_truncated"] = _repr_cut(row["args"]) or _repr_cut(row["kwargs"])
-    if etype == "task-succeeded" and ev.get("result") is not None:
-        row["result"] = _storable(ev["result"])
+            row[field] = value
+    if etype in ANNOUNCED:
+        root = ev.get("root_id")
+        if root:  # "" is no root
+            row["root_id"] = ROOT_SELF if root == uuid else root
+        if "args" in ev or "kwargs" in ev:
+            row["args"], row["kwargs"] = ev.get("args"), ev.get("kwargs")
+            row["args_truncated"] = _repr_cut(row["args"]) or _repr_cut(row["kwargs"])
     if ev.get("hostname") and etype != "task-sent":
-        row["worker"] = _storable(ev["hostname"])
+        row["worker"] = ev["hostname"]
     if ev.get(NOTE):
         row["note"] = ev[NOTE]
 
@@ -143,8 +149,15 @@ def _fold_worker(rows: dict, source: str, ev: dict) -> None:
         row["note"] = ev[NOTE]
 
 
-def _as_db(row: dict, columns: Iterable[str], json_columns: tuple[str, ...] = ()) -> tuple:
-    return tuple(json.dumps(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns)
+def _as_db(row: dict, columns: tuple[str, ...], json_columns: tuple[str, ...] = ()) -> tuple:
+    if json_columns:
+        row = {**row, **{c: json.dumps(row[c]) for c in json_columns if row[c] is not None}}
+    return tuple(map(row.__getitem__, columns))
+
+
+# Name and queue of stored tasks, built once: the writer runs it for most batches.
+_IDENTITY_QUERY = select(CeleryTask.uuid, CeleryTask.name, CeleryTask.queue).where(
+    CeleryTask.source == bindparam("source"), CeleryTask.uuid.in_(bindparam("uuids", expanding=True)))
 
 
 def _task_identity(conn: Connection, tasks: dict, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
@@ -160,9 +173,7 @@ def _task_identity(conn: Connection, tasks: dict, keys: set[tuple[str, str]]) ->
             wanted.setdefault(key[0], []).append(key[1])
     for source, uuids in wanted.items():
         for i in range(0, len(uuids), 500):
-            query = select(CeleryTask.uuid, CeleryTask.name, CeleryTask.queue).where(
-                CeleryTask.source == source, CeleryTask.uuid.in_(uuids[i:i + 500]))
-            for uuid, name, queue in conn.execute(query):
+            for uuid, name, queue in conn.execute(_IDENTITY_QUERY, {"source": source, "uuids": uuids[i:i + 500]}):
                 found[(source, uuid)] = (name, queue)
     return found
 
@@ -191,23 +202,45 @@ OUTCOME_COLUMNS = ("source", "dimension", "key", "bucket", "succeeded", "failed"
                    "runtime_hist", "runtime_min", "runtime_max")
 
 
+def _stored_outcomes_query(t):
+    return select(*(getattr(t, c) for c in OUTCOME_COLUMNS)).where(
+        t.source.in_(bindparam("sources", expanding=True)), t.bucket.in_(bindparam("buckets", expanding=True)))
+
+
+# The outcome rows of some sources and buckets, per table, built once: every batch with an outcome reads them.
+_STORED_OUTCOMES = {t: _stored_outcomes_query(t) for t in (CeleryMinute, CeleryHour)}
+
+
 def _add_outcomes(conn: Connection, table, aggs: dict[tuple, dict[str, Any]]) -> None:
     """Add per-bucket outcomes to what `table` holds (read, merge, write)."""
     # The writer is the only writer, so read-merge-write here cannot race anyone.
-    t = table
-    stored = conn.execute(
-        select(*(getattr(t, c) for c in OUTCOME_COLUMNS))
-        .where(t.source.in_({k[0] for k in aggs}), t.bucket.in_({k[3] for k in aggs}))
-    ).mappings()
+    stored = conn.execute(_STORED_OUTCOMES[table], {"sources": list({k[0] for k in aggs}),
+                                                    "buckets": list({k[3] for k in aggs})}).mappings()
     for row in stored:
         agg = aggs.get((row["source"], row["dimension"], row["key"], row["bucket"]))
         if agg is not None:  # else: same bucket, another name or queue, not in this batch
             merge_outcomes(agg, row)
-    upsert_rows(conn, t.__table__, OUTCOME_COLUMNS[:4], OUTCOME_COLUMNS, [
+    upsert_rows(conn, table.__table__, OUTCOME_COLUMNS[:4], OUTCOME_COLUMNS, [
         (*key, a["succeeded"], a["failed"], a["retried"], a["runtime_sum"], runtime_hist.encode(a["runtime_hist"]),
          a["runtime_min"], a["runtime_max"])
         for key, a in aggs.items()
     ])
+
+
+def _count_outcome(aggs: dict[tuple, dict[str, Any]], key: tuple, outcome: str, runtime: float | None,
+                   runtime_bin: int | None) -> None:
+    """One outcome into its bucket's aggregate, made on first use only (it holds an 81-bin histogram)."""
+    agg = aggs.get(key)
+    if agg is None:
+        agg = aggs[key] = no_outcomes()
+    agg[outcome] += 1
+    if runtime is not None:
+        agg["runtime_sum"] += runtime
+        agg["runtime_hist"][runtime_bin] += 1
+        if agg["runtime_min"] is None or runtime < agg["runtime_min"]:
+            agg["runtime_min"] = runtime
+        if agg["runtime_max"] is None or runtime > agg["runtime_max"]:
+            agg["runtime_max"] = runtime
 
 
 def _write_minutes(conn: Connection, outcomes: list[tuple], identity: dict) -> None:
@@ -216,22 +249,20 @@ def _write_minutes(conn: Connection, outcomes: list[tuple], identity: dict) -> N
     for source, uuid, outcome, ts, runtime in outcomes:
         name, queue = identity.get((source, uuid), (None, None))
         bucket = int(ts // 60) * 60
-        for dimension, key in (("name", name), ("queue", queue), (ALL_TASKS, ALL_TASKS)):
-            if not key:
-                continue
-            agg = minutes.setdefault((source, dimension, key, bucket), no_outcomes())
-            agg[outcome] += 1
-            if runtime is not None:
-                agg["runtime_sum"] += runtime
-                agg["runtime_hist"][runtime_hist.runtime_bin(runtime)] += 1
-                low, high = agg["runtime_min"], agg["runtime_max"]
-                agg["runtime_min"] = runtime if low is None else min(low, runtime)
-                agg["runtime_max"] = runtime if high is None else max(high, runtime)
+        runtime_bin = None if runtime is None else runtime_hist.runtime_bin(runtime)
+        if name:
+            _count_outcome(minutes, (source, "name", name, bucket), outcome, runtime, runtime_bin)
+        if queue:
+            _count_outcome(minutes, (source, "queue", queue, bucket), outcome, runtime, runtime_bin)
+        _count_outcome(minutes, (source, ALL_TASKS, ALL_TASKS, bucket), outcome, runtime, runtime_bin)
     if not minutes:
         return
     hours: dict[tuple, dict[str, Any]] = {}
     for (source, dimension, key, bucket), agg in minutes.items():
-        merge_outcomes(hours.setdefault((source, dimension, key, bucket // 3600 * 3600), no_outcomes()), agg)
+        hour = (source, dimension, key, bucket // 3600 * 3600)
+        if hour not in hours:
+            hours[hour] = no_outcomes()
+        merge_outcomes(hours[hour], agg)
     _add_outcomes(conn, CeleryMinute, minutes)
     _add_outcomes(conn, CeleryHour, hours)
 

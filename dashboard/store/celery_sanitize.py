@@ -119,12 +119,18 @@ def _number(value: Any, low: float, high: float, integer: bool) -> float | int |
     return None
 
 
-# Field -> how it is checked, looked up once per field (ingest's hot path).
+# Field -> how it is checked, looked up once per field. A time's highest is a span after now.
 _TEXT, _TIME, _NUMBER, _LOAD, _SKIP = "text", "time", "number", "load", "skip"
 RULES: dict[str, tuple] = {**{k: (_TEXT, n) for k, n in SHORT.items()}, **{k: (_TEXT, TEXT_MAX) for k in LONG},
-                           **{k: (_TIME,) for k in TIMES}, **{k: (_NUMBER, *r) for k, r in NUMBERS.items()},
+                           **{k: (_TIME, EARLIEST, AHEAD, False) for k in TIMES},
+                           **{k: (_NUMBER, *r) for k, r in NUMBERS.items()},
                            "loadavg": (_LOAD,), NOTE: (_SKIP,), CLEANED: (_SKIP,)}
 MAX_FIELDS = 256
+# Values RULES keeps as they are, by type, for the shortcut most fields of most events take (ingest's
+# hot path): text that fits its column, an integer in range, a float in range of a float column.
+_FITS_TEXT = {k: rule[1] for k, rule in RULES.items() if rule[0] is _TEXT}
+_FITS_INT = {k: (low, high) for k, (low, high, _) in NUMBERS.items()}
+_FITS_FLOAT = {k: (low, high) for k, (low, high, integer) in NUMBERS.items() if not integer}
 
 
 def clean_event(event: Any) -> dict[str, Any] | None:
@@ -143,7 +149,16 @@ def clean_event(event: Any) -> dict[str, Any] | None:
     for key in list(event)[MAX_FIELDS:] if len(event) > MAX_FIELDS else ():
         del event[key]
     for key, value in event.items():
-        if value is None:
+        # The shortcut: a value the checks below would keep as it is.
+        cls = type(value)
+        if cls is str:
+            if len(value) <= _FITS_TEXT.get(key, -1) and value.isascii() and "\x00" not in value:
+                continue
+        elif cls is int or cls is float:
+            fits = (_FITS_INT if cls is int else _FITS_FLOAT).get(key)
+            if fits is not None and fits[0] <= value <= fits[1]:
+                continue
+        elif value is None:
             continue
         rule = RULES.get(key)
         if rule is None:
@@ -167,7 +182,9 @@ def clean_event(event: Any) -> dict[str, Any] | None:
             else:
                 changes[key] = _text(value)
         elif kind is _NUMBER or kind is _TIME:
-            low, high, integer = rule[1:] if kind is _NUMBER else (EARLIEST, now + AHEAD, False)
+            _, low, high, integer = rule
+            if kind is _TIME:
+                high += now
             # NaN fails every comparison and infinities the range; bool is not a number here.
             if (type(value) is float or type(value) is int) and low <= value <= high:
                 if integer and type(value) is float:
