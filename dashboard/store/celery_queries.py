@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import and_, func, literal, or_, select, text
 from sqlalchemy.engine import Engine
 
-from dashboard.store.celery_ingest import EVENT_STATE, ROOT_SELF, merge_outcomes, no_outcomes
+from dashboard.store.celery_ingest import EVENT_STATE, ROOT_SELF, sum_outcomes
 from dashboard.store.celery_models import NOT_SUCCESS, CeleryMinute, CeleryTask, CeleryWorker
-from dashboard.store.runtime_hist import percentile
+from dashboard.store.runtime_hist import percentile, percentiles
 from dashboard.store.safe_values import finite
 
 # LOST: jobdash's own verdict for a task no worker holds and no backend can settle.
@@ -286,18 +286,23 @@ def minute_stats(engine: Engine, source: str, dimension: str, since: float, unti
 def totals_by_name(engine: Engine, source: str, since: float, until: float) -> list[dict[str, Any]]:
     """Per task name over a span: outcomes, and runtime percentiles from the merged histograms."""
     m = CeleryMinute
-    totals: dict[str, dict[str, Any]] = {}
+    by_name: dict[str, list] = {}
     with engine.connect() as conn:
         rows = conn.execute(select(m.key, m.succeeded, m.failed, m.retried, m.runtime_sum, m.runtime_hist,
                                    m.runtime_min, m.runtime_max)
                             .where(m.source == source, m.dimension == "name", m.bucket >= since - 60, m.bucket <= until))
         for row in rows.mappings():
-            merge_outcomes(totals.setdefault(row["key"], {"name": row["key"], **no_outcomes()}), row)
+            by_name.setdefault(row["key"], []).append(row)
+    return name_table(by_name)
+
+
+def name_table(by_name: dict[str, list]) -> list[dict[str, Any]]:
+    """Per task name, busiest first: outcomes, failure rate and runtime p50 / p95 of its outcome rows together."""
     out = []
-    for t in sorted(totals.values(), key=lambda t: (-(t["succeeded"] + t["failed"]), t["name"])):
+    for name, rows in by_name.items():
+        t = sum_outcomes(rows)
         done = t["succeeded"] + t["failed"]
-        out.append({"name": t["name"], "succeeded": t["succeeded"], "failed": t["failed"], "retried": t["retried"],
-                    "failure_rate": t["failed"] / done if done else None,
-                    "p50": percentile(t["runtime_hist"], 0.5, t["runtime_min"], t["runtime_max"]),
-                    "p95": percentile(t["runtime_hist"], 0.95, t["runtime_min"], t["runtime_max"])})
-    return out
+        p50, p95 = percentiles(t["runtime_hist"], (0.5, 0.95), t["runtime_min"], t["runtime_max"])
+        out.append({"name": name, "succeeded": t["succeeded"], "failed": t["failed"], "retried": t["retried"],
+                    "failure_rate": t["failed"] / done if done else None, "p50": p50, "p95": p95})
+    return sorted(out, key=lambda r: (-(r["succeeded"] + r["failed"]), r["name"]))

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from dashboard.store.availability import segments
 from dashboard.store.celery_ingest import sum_outcomes
 from dashboard.store.celery_models import ALL_TASKS, CeleryHour, CeleryMinute
+from dashboard.store.celery_queries import name_table
 from dashboard.store.models import Rollup
 from dashboard.store.runtime_hist import percentile, percentiles
 
@@ -228,17 +229,9 @@ def celery_runtimes(engine: Engine, w: Window, source: str, top: int = TOP_N) ->
     buckets: dict[str, dict[int, list]] = {}
     for row in _outcome_rows(engine, w, source):  # one pass: a month of hours is read once
         buckets.setdefault(row["key"], {}).setdefault(row["bucket"] // w.step * w.step, []).append(row)
-    totals = {name: sum_outcomes([row for rows in per_bucket.values() for row in rows])
-              for name, per_bucket in buckets.items()}
-    names = sorted(totals, key=lambda k: (-(totals[k]["succeeded"] + totals[k]["failed"]), k))
-    table = []
-    for name in names:
-        t = totals[name]
-        done = t["succeeded"] + t["failed"]
-        table.append({"name": name, "succeeded": t["succeeded"], "failed": t["failed"], "retried": t["retried"],
-                      "failure_rate": t["failed"] / done if done else None, **_quantiles(t)})
+    table = name_table({name: [row for rows in per_bucket.values() for row in rows] for name, per_bucket in buckets.items()})
     series = []
-    for name in names[:top]:
+    for name in [t["name"] for t in table[:top]]:
         merged = ((ts, rows[0] if len(rows) == 1 else sum_outcomes(rows)) for ts, rows in sorted(buckets[name].items()))
         series.append({"name": name, "points": [{"ts": ts, **_quantiles(agg)} for ts, agg in merged
                                                 if any(agg["runtime_hist"])]})

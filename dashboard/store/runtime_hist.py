@@ -1,4 +1,5 @@
-"""Celery runtime histograms: log-spaced bins, stored compactly, merged, and read as percentiles.
+"""Runtime histograms (Celery task runtimes, Dask task durations): log-spaced bins, stored compactly,
+merged, and read as percentiles.
 
 Bin i holds runtimes up to 1 ms * 2**(i/4) (19% apart), the last bin the rest. In memory a
 histogram is a list of RUNTIME_BINS counts. Stored, it is the counts from its first to its last
@@ -87,12 +88,12 @@ def percentiles(counts: list[int], qs: tuple[float, ...], low: float | None = No
     lies in the same bin, so each answer is within ERROR_BOUND of it, and never outside low..high.
     """
     cumulative = list(accumulate(counts))
-    total = cumulative[-1]
-    if not total:
+    runs = cumulative[-1]
+    if not runs:
         return [None] * len(qs)
     out = []
     for q in qs:
-        rank = q * total
+        rank = q * runs
         # A rank of 0 falls before the first run: bisect for a sliver above it, into the first non-empty bin.
         index = bisect_left(cumulative, rank or 0.5)
         n = counts[index]

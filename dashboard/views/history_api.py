@@ -15,6 +15,7 @@ from dashboard.auth.web import requires_role
 from dashboard.store import history_queries as hq
 from dashboard.store.availability import availability as availability_of
 from dashboard.store.celery_queries import QueryError
+from dashboard.store.runtime_hist import ERROR_BOUND
 from dashboard.views.audit import csv_cell
 from dashboard.views.celery_api import parse_time
 
@@ -177,7 +178,7 @@ def celery_runtimes(name: str):
         found = hq.celery_runtimes(_engine(), win, name, top)
         return {"names": found["names"], "rows": [{"name": s["name"], **p} for s in found.pop("series") for p in s["points"]]}
 
-    body = {"window": meta, "error_bound": "within one histogram bin: at most 19% from the true value",
+    body = {"window": meta, "error_bound": f"within one histogram bin: at most {ERROR_BOUND - 1:.0%} from the true value",
             **_with_previous(w, read)}
     if request.args.get("part") == "names":
         return _answer(f"celery-{name}-runtimes-by-name", body, "names",
