@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, text
+from sqlalchemy import Select, and_, func, literal, or_, select, text
 from sqlalchemy.engine import Engine
 
 from dashboard.store.celery_ingest import EVENT_STATE, ROOT_SELF, sum_outcomes
@@ -146,6 +146,19 @@ def list_rows(engine: Engine, source: str, uuids: list[str]) -> list[dict[str, A
             select(*_list_columns()).where(CeleryTask.source == source, CeleryTask.uuid.in_(uuids))).mappings()]
 
 
+def counted_rows(engine: Engine, query: Select, count: Select, past_cursor: bool) -> tuple[list[dict], int]:
+    """The rows of `query` and the value of `count`, read in one statement (one snapshot): in two,
+    a row committed between them was counted but not listed, and a live list that adds each new
+    row's delta to the count then counted it twice."""
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(query.add_columns(count.scalar_subquery().label("_count"))).mappings()]
+        # No row: nothing matches at all, or (past a cursor) the count is all there is to read.
+        total = rows[0]["_count"] if rows else conn.execute(count).scalar_one() if past_cursor else 0
+    for row in rows:
+        del row["_count"]
+    return rows, total
+
+
 def task_page(engine: Engine, source: str, flt: TaskFilter, after: str | None = None, limit: int = 50) -> dict[str, Any]:
     """One page of tasks, newest first, by keyset (fast at any depth), with a capped count."""
     where = _where(source, flt)
@@ -158,9 +171,7 @@ def task_page(engine: Engine, source: str, flt: TaskFilter, after: str | None = 
              .order_by(CeleryTask.first_seen_at.desc(), CeleryTask.uuid.desc()).limit(limit + 1))
     # Counts index entries only when the filter's columns are all in an index.
     capped = select(func.count()).select_from(select(literal(1)).where(*where).limit(COUNT_CAP + 1).subquery())
-    with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(query).mappings()]
-        total = conn.execute(capped).scalar_one()
+    rows, total = counted_rows(engine, query, capped, bool(after))
     more = len(rows) > limit
     rows = rows[:limit]
     return {

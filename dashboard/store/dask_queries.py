@@ -8,7 +8,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Engine
 
 from dashboard.store import runtime_hist
-from dashboard.store.celery_queries import COUNT_CAP, QueryError, decode_cursor, encode_cursor
+from dashboard.store.celery_queries import COUNT_CAP, QueryError, counted_rows, decode_cursor, encode_cursor
 from dashboard.store.dask_models import DaskCluster, DaskErred, DaskMinute, DaskPrefix, DaskWorker
 from dashboard.store.runtime_hist import percentile
 
@@ -67,9 +67,7 @@ def erred_page(engine: Engine, source: str, after: str | None = None, limit: int
                     func.substr(t.traceback, 1, TRACEBACK_PREVIEW).label("traceback"))
              .where(*page_where).order_by(t.erred_at.desc(), t.key.desc()).limit(limit + 1))
     capped = select(func.count()).select_from(select(t.key).where(*where).limit(COUNT_CAP + 1).subquery())
-    with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(query).mappings()]
-        total = conn.execute(capped).scalar_one()
+    rows, total = counted_rows(engine, query, capped, bool(after))
     more = len(rows) > limit
     rows = rows[:limit]
     return {"tasks": rows, "next": encode_cursor(rows[-1]["erred_at"], rows[-1]["key"]) if more else None,
