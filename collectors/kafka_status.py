@@ -4,9 +4,9 @@ Pure functions and small value classes: no I/O, no clock (callers pass `now`), s
 can be tested with crafted windows.
 
 Partition rules, in Burrow's order (evaluator/caching.go calculatePartitionStatus):
-  lag 0 now             -> OK      (caught up: never in error)
-  offset unchanged over the whole window, no active member  -> STOP
+  lag 0 now, or at any sample of the window -> OK  (Burrow's rule 1: it caught up within the window)
   offset moved backwards within the window                  -> REWIND
+  offset unchanged over the whole window, no active member  -> STOP
   offset unchanged over the whole window, members active    -> STALL
   lag never decreased across the window while offsets moved -> WARN  (Burrow's rule; a lag that stays
                                                                level is OK here: a consumer keeping pace)
@@ -67,8 +67,15 @@ def partition_status(window: list[Sample], size: int, members: int | None) -> Ve
     last = window[-1]
     if last.lag <= 0:
         return Verdict("OK", "caught-up", "lag is 0")
+    zero = next((s for s in reversed(window) if s.lag <= 0), None)
+    if zero is not None:
+        return Verdict("OK", "lag-zero-in-window",
+                       f"lag was 0 {last.ts - zero.ts:.0f} s ago, within the window; lag {last.lag} now")
     if len(window) < 2:
         return Verdict("OK", "incomplete", f"1 of {size} samples: too few to judge")
+    for before, after in zip(window, window[1:]):
+        if after.offset < before.offset:
+            return Verdict("REWIND", "rewind", f"offset went back from {before.offset} to {after.offset}")
     first = window[0]
     span = last.ts - first.ts
     unmoved = all(s.offset == first.offset for s in window)
@@ -77,9 +84,6 @@ def partition_status(window: list[Sample], size: int, members: int | None) -> Ve
         who = "no member is active" if members == 0 else "members unknown"
         return Verdict("STOP", "stopped",
                        f"offset {last.offset} unchanged for {span:.0f} s ({len(window)} samples), {who}, lag {last.lag}")
-    for before, after in zip(window, window[1:]):
-        if after.offset < before.offset:
-            return Verdict("REWIND", "rewind", f"offset went back from {before.offset} to {after.offset}")
     if unmoved and full:
         return Verdict("STALL", "stalled",
                        f"{members} member(s) active but offset {last.offset} unchanged for {span:.0f} s, lag {last.lag}")

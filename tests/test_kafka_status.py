@@ -29,6 +29,16 @@ def test_zero_lag_now_is_ok_whatever_came_before():
     assert (verdict.status, verdict.rule) == ("OK", "caught-up")
 
 
+def test_lag_zero_anywhere_in_the_window_is_ok_until_it_leaves_the_window():
+    # Burrow's rule 1: a consumer that caught up within the window is not in error, even stopped.
+    verdict = status([5] * SIZE, [5, 6, 7, 8, 9], members=0)
+    assert (verdict.status, verdict.rule) == ("OK", "lag-zero-in-window")
+    assert "lag was 0 20 s ago" in verdict.reason and "lag 4 now" in verdict.reason
+    assert status([5, 3, 4, 5, 6], [5, 9, 10, 11, 12]).status == "OK"  # before REWIND too
+    # One sample later the zero has left the window: the stop shows.
+    assert status([5] * SIZE, [6, 7, 8, 9, 10], members=0).status == "STOP"
+
+
 def test_offset_still_and_nobody_consuming_is_stop():
     verdict = status([5] * SIZE, [9, 10, 11, 12, 13], members=0)
     assert verdict.status == "STOP"
@@ -53,7 +63,7 @@ def test_offsets_going_back_is_rewind_and_comes_before_stall_and_warn():
     verdict = status([5, 6, 2, 3, 4], [10, 11, 12, 13, 14])
     assert verdict.status == "REWIND"
     assert "from 6 to 2" in verdict.reason
-    # STOP is checked before REWIND (Burrow's order), but a rewound window has moved: never STOP.
+    # REWIND is checked before STOP and STALL (Burrow's order); a rewound window has moved anyway.
     assert status([5, 6, 2, 3, 4], [10, 11, 12, 13, 14], members=0).status == "REWIND"
 
 
