@@ -170,6 +170,34 @@ def test_reset_to_each_target_is_read_back_and_audited_with_the_previous_offsets
     assert first["params"]["recorded"]["result"] == {"0": 3, "2": 3}
 
 
+def test_the_undo_of_a_reset_is_one_second_reset_that_puts_back_different_offsets(kafka_app, admin, topic):
+    client = login(kafka_app, "admin")
+    group = f"undo-{topic}"
+    commit(admin, group, topic, {0: 2, 1: 7})  # partition 2: no committed offset
+    first = reset(client, group, topic=topic, to="latest")
+    assert first.status_code == 200, first.json
+    assert committed(admin, group, topic) == {0: 10, 1: 10, 2: 10}
+    details = first.json["details"]
+    assert details["previous"] == {"0": 2, "1": 7, "2": None}
+    assert details["undo"] == {"topic": topic, "to": "offset", "value": "0:2,1:7"}
+    assert details["undo_skipped"] == [2]  # Kafka cannot uncommit it
+
+    # The preview of the undo shows each partition's current and resulting offset.
+    preview = client.get(f"/api/kafka/ev/groups/{group}/reset-preview", query_string=details["undo"])
+    assert preview.status_code == 200, preview.json
+    assert [(p["partition"], p["current"], p["resulting"], p["resulting_lag"]) for p in preview.json["partitions"]] \
+        == [(0, 10, 2, 8), (1, 10, 7, 3)]
+    assert preview.json["value"] == "0:2,1:7"
+
+    undo = reset(client, group, **details["undo"])
+    assert undo.status_code == 200, undo.json
+    assert committed(admin, group, topic) == {0: 2, 1: 7, 2: 10}
+    assert undo.json["details"]["undo"] == {"topic": topic, "to": "offset", "value": "0:10,1:10"}  # redo
+    audited = [r for r in action_rows(kafka_app) if r["action"] == "kafka.reset_offsets"]
+    assert [r["params"]["recorded"]["undo"]["value"] for r in sorted(audited, key=lambda r: r["id"])] \
+        == ["0:2,1:7", "0:10,1:10"]
+
+
 def test_reset_is_refused_while_a_consumer_is_active_and_nothing_changes(kafka_app, kafka_broker, admin, topic):
     client = login(kafka_app, "admin")
     group = f"busy-{topic}"
@@ -209,6 +237,15 @@ def test_reset_is_refused_while_a_consumer_is_active_and_nothing_changes(kafka_a
     ({"to": "earliest", "partitions": ",".join(map(str, range(1001)))}, 400, "at most 1000"),
     ({"to": "earliest", "partitions": "0,x"}, 400, "partition number"),
     ({"to": "earliest", "partitions": "7"}, 404, "no partition 7"),
+    ({"to": "offset", "value": "0:5,0:6"}, 400, "partition 0 is named twice"),
+    ({"to": "offset", "value": "0:5,1:-1"}, 400, "cannot be negative"),
+    ({"to": "offset", "value": "0:5,x:1"}, 400, "not partition:offset"),
+    ({"to": "offset", "value": "0:5,1:2.5"}, 400, "not partition:offset"),
+    ({"to": "offset", "value": "0:5,"}, 400, "not partition:offset"),
+    ({"to": "offset", "value": "0:5,1:6", "partitions": "0"}, 400, "exactly the map's partitions"),
+    ({"to": "offset", "value": ",".join(f"{p}:1" for p in range(1001))}, 400, "at most 1000"),
+    ({"to": "offset", "value": "0:1," * 5000 + "0:1"}, 400, "longer than"),
+    ({"to": "offset", "value": "0:5,7:1"}, 404, "no partition 7"),
     ({"to": "earliest", "topic": "no-such-topic"}, 404, "no topic"),
     ({"to": "earliest", "topic": "bad topic!"}, 400, "Kafka topic name"),
 ])

@@ -3,7 +3,8 @@
 `plan` reads what a reset would do (per partition: current and resulting offset and lag) and is
 what the preview shows; the action runs the same plan and then commits it. Every resulting offset
 is clamped to the partition's [earliest, end], as kafka-consumer-groups does. The previous offsets
-go into the audit row, so a second reset (to=offset per partition) undoes the first.
+go into the audit row, with `undo`: the params of the one reset (to=offset, value "partition:offset,...")
+that puts them back.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from dashboard.config import SourceConfig
 TARGETS = ("earliest", "latest", "timestamp", "offset", "shift")
 PARTITIONS_MAX = 1000  # partitions one reset may name
 PARTITIONS_CHARS = 8000
+VALUE_CHARS = PARTITIONS_CHARS * 2  # a per-partition map "0:5,1:17,..." of up to PARTITIONS_MAX entries
 TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # Kafka's own rule for topic names
 CLOCK_SLACK = 5.0  # seconds a "now" timestamp may be ahead of this clock
 
@@ -35,6 +37,11 @@ class ResetRequest:
     to: str
     value: int | None  # offset, shift, or timestamp in epoch milliseconds
     partitions: tuple[int, ...] | None  # None: every partition of the topic
+    offsets: dict[int, int] | None = None  # to=offset with a per-partition map: partition -> offset
+
+    def shown_value(self) -> int | str | None:
+        """The value as the preview and the audit show it (a map as "partition:offset,...")."""
+        return format_offsets(self.offsets) if self.offsets is not None else self.value
 
 
 def _whole(name: str, raw: Any) -> int:
@@ -84,6 +91,34 @@ def parse_partitions(raw: Any) -> tuple[int, ...] | None:
     return numbers
 
 
+def format_offsets(offsets: dict[int, int]) -> str:
+    """A per-partition map as the value of a to=offset reset: "0:5,1:17"."""
+    return ",".join(f"{p}:{o}" for p, o in sorted(offsets.items()))
+
+
+def parse_offsets(raw: str) -> dict[int, int]:
+    """A value like "0:5,1:17" (partition:offset, comma-separated); Invalid(400) naming what is wrong."""
+    if len(raw) > VALUE_CHARS:
+        raise Invalid(400, f"value: a partition:offset map of at most {VALUE_CHARS} characters")
+    items = [item.strip() for item in raw.split(",")]
+    if len(items) > PARTITIONS_MAX:
+        raise Invalid(400, f"value: at most {PARTITIONS_MAX} partitions in one reset, got {len(items)}")
+    offsets: dict[int, int] = {}
+    for item in items:
+        found = re.fullmatch(r"([+-]?\d{1,19})\s*:\s*([+-]?\d{1,19})", item)
+        if not found:
+            raise Invalid(400, f"value: {item[:40]!r} is not partition:offset (a map is written 0:5,1:17)")
+        partition, offset = int(found[1]), int(found[2])
+        if not 0 <= partition < 10 ** 9:
+            raise Invalid(400, f"value: {item[:40]!r}: a partition is a number 0, 1, ...")
+        if offset < 0:
+            raise Invalid(400, f"value: {item[:40]!r}: an offset cannot be negative")
+        if partition in offsets:
+            raise Invalid(400, f"value: partition {partition} is named twice")
+        offsets[partition] = offset
+    return offsets
+
+
 def parse_request(params: dict[str, Any], now: float | None = None) -> ResetRequest:
     """Check the action's params; Invalid(400) naming what is wrong."""
     now = time.time() if now is None else now
@@ -97,6 +132,8 @@ def parse_request(params: dict[str, Any], now: float | None = None) -> ResetRequ
     if to in ("timestamp", "offset", "shift"):
         if raw is None or raw == "":
             raise Invalid(400, f"value: required with to={to}")
+        if to == "offset" and isinstance(raw, str) and ":" in raw:
+            return _offsets_request(topic, raw, params.get("partitions"))
         if to == "timestamp":
             value = _timestamp_ms(raw, now)
         else:
@@ -104,6 +141,17 @@ def parse_request(params: dict[str, Any], now: float | None = None) -> ResetRequ
             if to == "offset" and value < 0:
                 raise Invalid(400, "value: an offset cannot be negative")
     return ResetRequest(topic, to, value, parse_partitions(params.get("partitions")))
+
+
+def _offsets_request(topic: str, raw: str, raw_partitions: Any) -> ResetRequest:
+    """A to=offset reset with a per-partition map; `partitions`, if given, must name the same partitions."""
+    offsets = parse_offsets(raw)
+    named = parse_partitions(raw_partitions)
+    if named is not None and set(named) != set(offsets):
+        raise Invalid(400, "partitions: with a partition:offset map, leave partitions empty or name exactly the "
+                           f"map's partitions ({', '.join(map(str, sorted(offsets)[:10]))}"
+                           f"{', ...' if len(offsets) > 10 else ''})")
+    return ResetRequest(topic, "offset", None, tuple(sorted(offsets)), offsets)
 
 
 def admin_for(source: SourceConfig) -> MembersAdmin:
@@ -152,7 +200,7 @@ def plan(admin: MembersAdmin, group: str, req: ResetRequest) -> dict[str, Any]:
         elif req.to == "latest":
             target = end
         elif req.to == "offset":
-            target = req.value
+            target = req.offsets[tp.partition] if req.offsets is not None else req.value
         elif req.to == "shift":
             target = (current if current is not None else end) + req.value
         else:  # no record at or after the time: Kafka answers -1 (tansu a timestamp of -1)
@@ -163,7 +211,7 @@ def plan(admin: MembersAdmin, group: str, req: ResetRequest) -> dict[str, Any]:
                      "current_lag": None if current is None else max(0, end - current),
                      "resulting": resulting, "resulting_lag": end - resulting, "clamped": resulting != target})
     members, state = members_of(admin, group)
-    return {"group": group, "topic": req.topic, "to": req.to, "value": req.value, "partitions": rows,
+    return {"group": group, "topic": req.topic, "to": req.to, "value": req.shown_value(), "partitions": rows,
             "members": members, "members_note": state if members is None else None,
             "refused": _active(members)}
 
@@ -177,10 +225,11 @@ def _active(members: int | None) -> str | None:
 
 @action("kafka.reset_offsets", role="admin", confirm=True, timeout=60.0,
         params={"topic": Param(str, max_length=249), "to": Param(str, choices=TARGETS),
-                "value": Param((int, str), required=False, max_length=64),
+                "value": Param((int, str), required=False, max_length=VALUE_CHARS),
                 "partitions": Param(str, required=False, max_length=PARTITIONS_CHARS)},
         description="Move a consumer group's committed offsets for a topic (all or some partitions) to the earliest "
-                    "or latest offset, a time, an offset, or shifted by N. The previous offsets are audited.")
+                    "or latest offset, a time, an offset (one for all, or per partition: 0:5,1:17), or shifted by N. "
+                    "The previous offsets are audited, with the one reset that puts them back.")
 def reset_offsets(runtime, source: SourceConfig, target: str, params: dict) -> ActionResult:
     """Reset group `target`'s offsets for params["topic"]; refused while the group has members."""
     req = parse_request(params)
@@ -198,10 +247,27 @@ def reset_offsets(runtime, source: SourceConfig, target: str, params: dict) -> A
         admin.close()
     previous = {str(r["partition"]): r["current"] for r in planned["partitions"]}
     result = {str(tp.partition): (now[tp].offset if tp in now else None) for tp in offsets}
-    details = {"topic": req.topic, "previous": previous, "result": result}
+    details = {"topic": req.topic, "previous": previous, "result": result, **undo_of(req.topic, previous)}
     if failed:
         return ActionResult(False, f"the broker refused partitions {failed}", details)
     wrong = [p for p, r in zip(result, planned["partitions"]) if result[p] != r["resulting"]]
     if wrong:
         return ActionResult(False, f"committed offsets read back differ on partitions {', '.join(wrong)}", details)
     return ActionResult(True, f"reset {len(result)} partition(s) of {req.topic} to {req.to}", details)
+
+
+def undo_of(topic: str, previous: dict[str, int | None]) -> dict[str, Any]:
+    """`undo`: the params of the reset that puts the previous offsets back (or None, with `undo_note`);
+    `undo_skipped`: partitions that had no committed offset, which no reset can take back (Kafka has no uncommit)."""
+    had = {int(p): o for p, o in previous.items() if o is not None}
+    skipped = sorted(int(p) for p, o in previous.items() if o is None)
+    out: dict[str, Any] = {"undo": None, "undo_skipped": skipped}
+    value = format_offsets(had)
+    if not had:
+        out["undo_note"] = "no partition had a committed offset before: there is nothing to put back"
+    elif len(had) > PARTITIONS_MAX or len(value) > VALUE_CHARS:
+        out["undo_note"] = (f"{len(had)} partitions ({len(value)} characters) are more than one reset takes "
+                            f"({PARTITIONS_MAX} partitions, {VALUE_CHARS} characters): see `previous`")
+    else:
+        out["undo"] = {"topic": topic, "to": "offset", "value": value}
+    return out
