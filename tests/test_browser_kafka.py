@@ -1,5 +1,5 @@
 """The Kafka pages in a real headless Chromium against `jobdash serve` watching a real tansu broker:
-the groups list and a group page update live, and an offset reset is previewed and confirmed."""
+the groups list and a group page update live, and an offset reset is previewed and confirmed, then undone."""
 from __future__ import annotations
 
 import uuid
@@ -32,7 +32,7 @@ def commit(admin, group: str, topic: str, offsets: dict[int, int]) -> None:
     admin.alter_group_offsets(group, {TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
 
 
-def test_groups_and_group_page_update_live_and_a_reset_is_previewed_then_confirmed(procs, tmp_path, watched,
+def test_groups_and_group_page_update_live_and_a_reset_is_previewed_then_confirmed_then_undone(procs, tmp_path, watched,
                                                                                      kafka_broker, kafka):
     admin, producer, topic = kafka
     # tansu lists a group named with "<" or ">" URL-encoded, and then finds no offsets for it: a
@@ -85,6 +85,17 @@ def test_groups_and_group_page_update_live_and_a_reset_is_previewed_then_confirm
     expect(partition0.locator("[data-field=lag]")).to_have_text("8")
     found = admin.list_group_offsets([group])[group]
     assert {tp.partition: om.offset for tp, om in found.items()} == {0: 3, 1: 6}
+
+    # Undo fills the form with the reset that puts the previous offsets back; previewed, then confirmed.
+    page.click("#undo-button")
+    expect(page.locator("#reset-form input[name=value]")).to_have_value("0:6")
+    expect(preview).to_have_text(["0", "3", "8", "6", "5"])
+    page.click("#reset-button")
+    dialog.locator("button.danger").click()
+    expect(page.locator("#reset-result")).to_contain_text("reset 1 partition(s)")
+    expect(partition0.locator("[data-field=committed]")).to_have_text("6")
+    found = admin.list_group_offsets([group])[group]
+    assert {tp.partition: om.offset for tp, om in found.items()} == {0: 6, 1: 6}
 
     # Bad input is refused with the reason, and nothing changes.
     page.fill("#reset-form input[name=value]", "-4")

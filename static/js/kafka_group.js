@@ -1,6 +1,7 @@
 // A consumer group: its figures and partitions re-read from the API whenever the source's room
 // says the group changed; a lag chart per topic over the chosen span; the offset reset, previewed
-// per partition before the confirmation dialog.
+// per partition before the confirmation dialog; after a reset, Undo fills the form with the reset that
+// puts the previous offsets back, to be previewed and confirmed in turn.
 import uPlot from "../../vendor/uplot/dist/uPlot.esm.js";
 import { subscribe } from "./live.js";
 import { el, num, secs, setTime, tickTimes } from "./celery_common.js";
@@ -136,6 +137,39 @@ function showPreview(plan) {
   document.getElementById("preview").hidden = false;
 }
 
+// Fill the form with a reset's params (e.g. an undo) and preview it; nothing is sent before the confirmation.
+function fillForm(params) {
+  const { topic, to, value, partitions } = form.elements;
+  topic.value = params.topic;
+  to.value = params.to;
+  value.value = params.value === undefined || params.value === null ? "" : String(params.value);
+  partitions.value = params.partitions || "";
+  form.requestSubmit();
+}
+
+// After a reset: an Undo button for details.undo, and the partitions it cannot put back (Kafka cannot uncommit).
+function offerUndo(result, details) {
+  const parts = [];
+  if (details.undo && typeof details.undo === "object") {
+    const p = el("p", null, "undo");
+    const button = el("button", "Undo", "undo-button");
+    button.type = "button";
+    button.id = "undo-button";
+    button.addEventListener("click", () => fillForm(details.undo));
+    const value = String(details.undo.value);
+    const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
+    p.append(button, document.createTextNode(` previews the reset that puts back the previous offsets (${shown}).`));
+    parts.push(p);
+  } else if (details.undo_note) {
+    parts.push(el("p", `No undo: ${details.undo_note}.`, "hint undo"));
+  }
+  if (Array.isArray(details.undo_skipped) && details.undo_skipped.length) {
+    parts.push(el("p", `Partitions ${details.undo_skipped.join(", ")} had no committed offset before; Kafka cannot `
+      + "uncommit them, so Undo leaves them where this reset put them.", "hint undo-skipped"));
+  }
+  result.append(...parts);
+}
+
 if (form) {
   const result = document.getElementById("reset-result");
   form.addEventListener("submit", async (event) => {
@@ -161,7 +195,14 @@ if (form) {
       showOutcome(result, { outcome: "cancelled", error: "cancelled: nothing was sent" });
       return;
     }
-    showOutcome(result, await postAction("kafka.reset_offsets", source, group, { ...planned, confirm: true }));
+    const body = await postAction("kafka.reset_offsets", source, group, { ...planned, confirm: true });
+    showOutcome(result, body);
+    if (body.ok) {
+      // The preview's "current" column is now the past: hide it, so the same reset is not sent twice by mistake.
+      planned = null;
+      document.getElementById("preview").hidden = true;
+      if (body.details) offerUndo(result, body.details);
+    }
     refresh();
   });
 }
