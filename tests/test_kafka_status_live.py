@@ -189,3 +189,57 @@ def test_lag_seconds_follow_a_producer_writing_at_a_known_rate(kafka_broker, adm
     # The record at offset 0 was written just after `started`: its age is the whole run, give or take a sample.
     assert row["lag_seconds"] == pytest.approx(elapsed, abs=0.6)
     assert row["extrapolated"] is False
+
+
+def test_lag_growing_across_the_window_though_it_dipped_once_is_warn(kafka_broker, admin, producer, topic):
+    group = f"grow-{topic}"
+    send(producer, topic, 4)
+    # Per poll: records written, then the offset committed. Lags 3, 3, 2 (the dip), 5, 6: the window's
+    # last 4 are 3 2 | 5 6, every later lag above every earlier one, while the offsets move.
+    plan = [(0, 1), (0, 1), (0, 2), (3, 2), (2, 3)]
+
+    def step(i):
+        written, offset = plan[i]
+        send(producer, topic, written)
+        commit(admin, group, topic, offset)
+
+    collector = collector_for(kafka_broker, group)
+    try:
+        row = polls(collector, group, step)
+    finally:
+        collector.close()
+    assert row["lag"] == 6
+    assert (row["status"], row["rule"]) == ("WARN", "lag-growing")
+    assert "lag grew 3→6" in row["reason"]
+
+
+@pytest.mark.parametrize(("options", "status", "rule"), [
+    ({"lag_seconds_warn": 1}, "WARN", "lag_seconds_warn"),
+    ({"lag_seconds_warn": 1, "lag_seconds_error": 2}, "ERR", "lag_seconds_error"),
+    ({"lag_seconds_warn": 60, "group_thresholds": {"G": {"lag_seconds_warn": 1}}}, "WARN", "lag_seconds_warn"),
+    ({"lag_seconds_warn": 60, "lag_seconds_error": 120}, "OK", "all-ok"),
+])
+def test_lag_seconds_thresholds_raise_the_group_status(kafka_broker, admin, producer, topic, options, status, rule):
+    group = f"ths-{topic}"
+    options = {**options, "group_thresholds": {group: v for v in (options.get("group_thresholds") or {}).values()}}
+    commit(admin, group, topic, 0)
+    collector = collector_for(kafka_broker, group, **options)
+    try:
+        started = time.time()
+        collector.collect()
+        while time.time() - started < 3.0:  # 10 records a second, nobody consuming: the group falls 3 s behind
+            send(producer, topic, 2)
+            collector.collect()
+            time.sleep(0.2)
+
+        def step(i):  # then it consumes as fast as records arrive: offsets move, lag in messages stays put
+            send(producer, topic, 1)
+            commit(admin, group, topic, i + 1)
+
+        row = polls(collector, group, step)
+    finally:
+        collector.close()
+    assert row["lag_seconds"] > 2.5 and row["extrapolated"] is False
+    assert (row["status"], row["rule"]) == (status, rule)
+    if status != "OK":
+        assert f"≥ {rule}" in row["reason"]
