@@ -12,7 +12,7 @@ from sqlalchemy import select
 from dashboard.store.availability import availability
 from dashboard.store.celery_models import CeleryHour, CeleryMinute
 from dashboard.store.history_queries import (
-    MAX_POINTS, OTHER, SERIES_FIELDS, Window, celery_outcomes, celery_runtimes, metric_catalog, metric_series, series_rows,
+    MAX_LABELS, MAX_POINTS, OTHER, SERIES_FIELDS, Window, celery_outcomes, celery_runtimes, metric_catalog, metric_series, series_rows,
     summary, window,
 )
 from dashboard.store.models import Rollup, Sample
@@ -292,3 +292,20 @@ def test_upgrade_folds_the_minutes_already_stored_into_hours(database_url):
     for row in rows.values():
         binned = {i: n for i, n in enumerate(row["runtime_hist"]) if n}
         assert (row["bucket"], row["succeeded"], row["failed"], binned) == (T0, 6, 2, {5: 4, 7: 1})
+
+
+def test_a_metric_with_many_labels_draws_its_top_ones_and_says_how_many_are_not(store):
+    """Beyond MAX_LABELS the catalog names the labels drawn (highest peak in the range first); the rest are counted."""
+    engine, writer = store
+    many = MAX_LABELS + 7
+    # Alphabetical order is the reverse of the peaks' order: the busiest services sort last.
+    writer.submit_many("sample", [Point("consul/dc1", "service_critical", float(k * (i % 3)), T0 + i * 60, f"svc-{k:02d}")
+                                  for k in range(many) for i in range(6)])
+    writer.flush()
+    w = window(T0, T0 + 3600)
+    (entry,) = [c for c in metric_catalog(engine, w) if c["metric"] == "service_critical"]
+    assert entry["labels"] == [f"svc-{k:02d}" for k in range(many - 1, many - 1 - MAX_LABELS, -1)]
+    assert entry["labels_not_drawn"] == many - MAX_LABELS
+    drawn = metric_series(engine, w, "consul/dc1", "service_critical", entry["labels"])
+    assert sorted(s["label"] for s in drawn) == sorted(entry["labels"])
+    assert len(metric_series(engine, w, "consul/dc1", "service_critical")) == many  # the full data stays readable

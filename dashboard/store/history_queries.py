@@ -108,13 +108,26 @@ def series_keys(engine: Engine, w: Window, source: str | None = None,
 
 
 def metric_catalog(engine: Engine, w: Window) -> list[dict[str, Any]]:
-    """Every (source, metric) with data in the range, and its labels (the first MAX_LABELS drawn)."""
+    """Every (source, metric) with data in the range, and the labels drawn: all of them up to
+    MAX_LABELS, beyond that the MAX_LABELS with the highest peak in the range (the rest counted)."""
     found: dict[tuple[str, str], list[str]] = {}
     for source, metric, label in series_keys(engine, w):
         found.setdefault((source, metric), []).append(label)
-    return [{"source": source, "metric": metric, "unit": unit_of(metric), "labels": labels[:MAX_LABELS],
+    return [{"source": source, "metric": metric, "unit": unit_of(metric),
+             "labels": labels if len(labels) <= MAX_LABELS else top_labels(engine, w, source, metric),
              "labels_not_drawn": max(0, len(labels) - MAX_LABELS)}
             for (source, metric), labels in sorted(found.items())]
+
+
+def top_labels(engine: Engine, w: Window, source: str, metric: str, n: int = MAX_LABELS) -> list[str]:
+    """The `n` labels of a metric with the highest peak over the range's hour rollups (ties by label)."""
+    r = Rollup
+    peak = func.max(r.max)
+    query = (select(r.label).where(r.source == source, r.metric == metric, HOURS,
+                                   r.bucket >= w.since // 3600 * 3600, r.bucket < w.until)
+             .group_by(r.label).order_by(peak.desc(), r.label).limit(n))
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
 
 
 def unit_of(metric: str) -> str:
