@@ -309,3 +309,26 @@ def test_a_metric_with_many_labels_draws_its_top_ones_and_says_how_many_are_not(
     drawn = metric_series(engine, w, "consul/dc1", "service_critical", entry["labels"])
     assert sorted(s["label"] for s in drawn) == sorted(entry["labels"])
     assert len(metric_series(engine, w, "consul/dc1", "service_critical")) == many  # the full data stays readable
+
+
+@pytest.mark.parametrize("span", [30 * 3600, 5 * 86400], ids=["minutes", "hours"])
+def test_summary_totals_equal_the_outcomes_chart_over_a_range_starting_mid_hour(store, span):
+    """The summary reads the range as the charts do (rounded out to whole chart buckets), all tasks included."""
+    engine, writer = store
+    tasks = stream(4000, T0 - 2 * 3600, 6 * 86400, seed=13)
+    feed(writer, tasks)
+    # Three tasks seen only by their outcome (no name, no queue), one inside the first partial hour.
+    writer.submit_many("celery_event", [("s", {"type": t, "uuid": f"nameless{i}", "timestamp": T0 + 1300 + i * 7200,
+                                               "hostname": "w1"})
+                                        for i, t in enumerate(("task-succeeded", "task-failed", "task-succeeded"))])
+    writer.flush()
+    since, until = T0 + 1234.5, T0 + 1234.5 + span
+    w = window(since, until)
+    chart = celery_outcomes(engine, w, "s", "total")
+    rows = summary(engine, since, until, "day", ZoneInfo("UTC"), ["s"], [])
+    chart_run = sum(r["succeeded"] + r["failed"] for r in chart)
+    chart_failed = sum(r["failed"] for r in chart)
+    assert (sum(r["tasks"] for r in rows), sum(r["failed"] for r in rows)) == (chart_run, chart_failed)
+    e = expected(tasks, w.since, w.until)
+    assert chart_run == e["succeeded"] + e["failed"] + 3 and chart_failed == e["failed"] + 1
+    assert rows[0]["from"] == w.since and rows[-1]["until"] == w.until

@@ -190,11 +190,12 @@ def celery_outcomes(engine: Engine, w: Window, source: str, by: str = "total",
                     top: int = TOP_N) -> list[dict[str, Any]]:
     """Rows of (ts, key, succeeded, failed, retried, failure_rate) per bucket.
 
-    by "total": one row per bucket; "name" or "queue": per bucket, the `top` busiest keys of the
-    range and OTHER for the rest. Summing a column over the rows gives the range's total.
+    by "total": one row per bucket, of every task (named or not, as the summary counts them);
+    "name" or "queue": per bucket, the `top` busiest keys of the range and OTHER for the rest (a task
+    whose name or queue never arrived is in neither). Summing a column over the rows gives the range's total.
     """
     m = _outcome_table(w)
-    dimension = "name" if by == "total" else by
+    dimension = ALL_TASKS if by == "total" else by
     b = _bucket(m.bucket, w.step).label("b")
     total = by == "total"  # summed in SQL: one row per bucket comes back
     query = (select(b, literal("all") if total else m.key, func.sum(m.succeeded), func.sum(m.failed), func.sum(m.retried))
@@ -267,13 +268,16 @@ def summary(engine: Engine, since: float, until: float, period: str, tz: ZoneInf
             celery_sources: list[str], sources: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Per local day or week (Monday first) of `tz`: tasks run, failure rate, p95 runtime, peak lag, downtime.
 
-    Read from the hour rollups, so a zone whose offset is not whole hours splits its days at the hour.
+    The range is read as the charts read it: window(since, until), rounded out to whole chart
+    buckets, from the same rollups, so a range's totals here equal the outcomes chart's. Days split
+    at the stored bucket (minute or hour) that holds local midnight.
     """
+    w = window(since, until)
     periods: dict[datetime, dict[str, Any]] = {}
-    cursor = _period_start(since, tz, period)
-    while cursor.timestamp() < until:
+    cursor = _period_start(w.since, tz, period)
+    while cursor.timestamp() < w.until:
         nxt = _period_start((cursor + timedelta(days=7 if period == "week" else 1, hours=12)).timestamp(), tz, period)
-        periods[cursor] = {"from": max(cursor.timestamp(), since), "until": min(nxt.timestamp(), until),
+        periods[cursor] = {"from": max(cursor.timestamp(), w.since), "until": min(nxt.timestamp(), w.until),
                            "rows": [], "peak_lag": None, "downtime": 0.0}
         cursor = nxt
     starts = [p["from"] for p in periods.values()]
@@ -282,26 +286,25 @@ def summary(engine: Engine, since: float, until: float, period: str, tz: ZoneInf
     def period_of(ts: float) -> dict[str, Any]:
         return by_start[bisect_right(starts, ts) - 1]
 
-    hours = Window(int(since // 3600) * 3600, int(until), 3600, 3600)
     for source in celery_sources:
-        for row in _outcome_rows(engine, hours, source, ALL_TASKS):  # one row an hour, however many names
-            if since <= row["bucket"] < until:
-                period_of(row["bucket"])["rows"].append(row)
+        for row in _outcome_rows(engine, w, source, ALL_TASKS):  # one row a bucket, however many names
+            period_of(row["bucket"])["rows"].append(row)
     r = Rollup
     lags: dict[tuple[str, str], list[str]] = {}
-    for source, metric, label in series_keys(engine, hours):
+    for source, metric, label in series_keys(engine, w):
         if _is_lag(metric):
             lags.setdefault((source, metric), []).append(label)
     with engine.connect() as conn:
         for (source, metric), labels in lags.items():
             query = select(r.bucket, func.max(r.max)).where(
-                r.source == source, r.metric == metric, r.label.in_(labels), HOURS,
-                r.bucket >= since, r.bucket < until).group_by(r.bucket)
+                r.source == source, r.metric == metric, r.label.in_(labels),
+                HOURS if w.stored == 3600 else r.step == w.stored,
+                r.bucket >= w.since, r.bucket < w.until).group_by(r.bucket)
             for bucket, mx in conn.execute(query):
                 p = period_of(bucket)
                 p["peak_lag"] = mx if p["peak_lag"] is None else max(p["peak_lag"], mx)
     for kind, name in sources:
-        for seg in segments(engine, kind, name, since, min(until, time.time())):
+        for seg in segments(engine, kind, name, w.since, min(w.until, time.time())):
             if seg["state"] != "down":
                 continue
             for p in periods.values():

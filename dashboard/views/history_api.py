@@ -220,6 +220,6 @@ def summary():
         raise QueryError(f"tz: not a time zone name like Europe/Berlin or UTC: {tz_name!r}") from None
     celery = [s.name for s in _settings().sources if s.kind == "celery"]
     rows = hq.summary(_engine(), since, until, period, tz, celery, _sources())
-    body = {"range": key, "period": period, "tz": tz_name, "rows": rows}
+    body = {"range": key, "window": hq.window(since, until).as_dict(), "period": period, "tz": tz_name, "rows": rows}
     return _answer(f"summary-{period}", body, "rows",
                    ("period", "tasks", "failed", "failure_rate", "p95_runtime", "peak_lag", "downtime_seconds"), ())
