@@ -104,7 +104,8 @@ def test_compare_returns_the_previous_period_on_the_same_buckets(app, tasks):
 def test_metrics_availability_runtimes_and_summary(app):
     client = login(app, "manager")
     index = client.get("/api/history?range=24h").json
-    assert {"source": "kafka/events", "metric": "lag", "unit": "", "labels": ["billing"], "labels_not_drawn": 0} \
+    assert {"source": "kafka/events", "metric": "lag", "unit": "", "value": "mean", "labels": ["billing"],
+            "labels_not_drawn": 0} \
         in index["metrics"]
     lag = client.get("/api/history/metrics/kafka/events/lag?range=24h").json
     (billing,) = lag["series"]

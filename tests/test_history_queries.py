@@ -13,7 +13,7 @@ from dashboard.store.availability import availability
 from dashboard.store.celery_models import CeleryHour, CeleryMinute
 from dashboard.store.history_queries import (
     MAX_LABELS, MAX_POINTS, OTHER, SERIES_FIELDS, Window, celery_outcomes, celery_runtimes, metric_catalog, metric_series, series_rows,
-    summary, window,
+    summary, unit_of, window,
 )
 from dashboard.store.models import Rollup, Sample
 from dashboard.store.runtime_hist import empty, percentile, runtime_bin
@@ -332,3 +332,31 @@ def test_summary_totals_equal_the_outcomes_chart_over_a_range_starting_mid_hour(
     e = expected(tasks, w.since, w.until)
     assert chart_run == e["succeeded"] + e["failed"] + 3 and chart_failed == e["failed"] + 1
     assert rows[0]["from"] == w.since and rows[-1]["until"] == w.until
+
+
+def test_a_count_metric_is_charted_as_its_sum_per_bucket_from_minutes_and_hours(store):
+    """Dask's tasks_completed is a count per poll: the chart shows tasks per bucket (the sum), not the mean per poll."""
+    engine, writer = store
+    rnd = random.Random(17)
+    points = [Point("dask/x", "tasks_completed", float(rnd.randint(0, 40)), T0 + i * 7, "") for i in range(3 * 3600 // 7)]
+    points += [Point("dask/x", "memory_managed", 1e9, T0 + i * 60) for i in range(60)]
+    writer.submit_many("sample", points)
+    writer.flush()
+    counts = [p for p in points if p.metric == "tasks_completed"]
+
+    def summed(step):
+        out: dict[int, float] = {}
+        for p in counts:
+            out[int(p.ts // step) * step] = out.get(int(p.ts // step) * step, 0.0) + p.value
+        return out
+
+    for w in (Window(T0, T0 + 3 * 3600, 60, 60), Window(T0, T0 + 3 * 3600, 60, 600),
+              Window(T0, T0 + 3 * 3600, 60, 3600), Window(T0, T0 + 3 * 3600, 3600, 3600)):
+        (series,) = metric_series(engine, w, "dask/x", "tasks_completed")
+        assert dict(zip(series["ts"], series["sum"])) == summed(w.step)
+    catalog = {c["metric"]: c for c in metric_catalog(engine, window(T0, T0 + 3 * 3600))}
+    assert (catalog["tasks_completed"]["value"], catalog["tasks_completed"]["unit"]) == ("sum", "per minute")
+    hours = {c["metric"]: c for c in metric_catalog(engine, window(T0, T0 + 7 * 86400))}
+    assert hours["tasks_completed"]["unit"] == "per hour"
+    assert (catalog["memory_managed"]["value"], catalog["memory_managed"]["unit"]) == ("mean", "bytes")
+    assert unit_of("memory_spilled") == "bytes" and unit_of("lag") == ""

@@ -113,7 +113,7 @@ def metric_catalog(engine: Engine, w: Window) -> list[dict[str, Any]]:
     found: dict[tuple[str, str], list[str]] = {}
     for source, metric, label in series_keys(engine, w):
         found.setdefault((source, metric), []).append(label)
-    return [{"source": source, "metric": metric, "unit": unit_of(metric),
+    return [{"source": source, "metric": metric, "unit": unit_in(metric, w), "value": value_of(metric),
              "labels": labels if len(labels) <= MAX_LABELS else top_labels(engine, w, source, metric),
              "labels_not_drawn": max(0, len(labels) - MAX_LABELS)}
             for (source, metric), labels in sorted(found.items())]
@@ -131,22 +131,53 @@ def top_labels(engine: Engine, w: Window, source: str, metric: str, n: int = MAX
 
 
 def unit_of(metric: str) -> str:
-    """The unit a metric's name implies (collectors name them so); "" when it is a plain count."""
+    """The unit a metric's name implies (collectors name them so): bytes for memory, "" for a plain number."""
     name = metric.lower()
-    for suffix, unit in (("seconds", "s"), ("_s", "s"), ("bytes", "bytes"), ("memory", "bytes"),
-                         ("percent", "%"), ("ratio", "ratio")):
+    if name.startswith("memory") or "bytes" in name:
+        return "bytes"
+    for suffix, unit in (("seconds", "s"), ("_s", "s"), ("percent", "%"), ("ratio", "ratio")):
         if name.endswith(suffix):
             return unit
     return ""
 
 
-SERIES_FIELDS = ("ts", "mean", "min", "max", "count")
+# Metrics a collector records as a count of events since its previous poll: a bucket shows their
+# sum (tasks per minute or hour). Every other metric is a level (a gauge): a bucket shows its mean.
+COUNTS = frozenset({
+    "tasks_completed", "tasks_failed",  # collectors/dask_scheduler.py: tasks finished since the last poll
+})
+
+
+def is_count(metric: str) -> bool:
+    return metric in COUNTS
+
+
+def value_of(metric: str) -> str:
+    """The SERIES_FIELDS entry a chart of the metric draws: "sum" for counts, "mean" otherwise."""
+    return "sum" if is_count(metric) else "mean"
+
+
+def per_bucket(step: int) -> str:
+    """"per minute", "per hour", "per 2 h": the unit of a count summed over `step`-second buckets."""
+    named = {60: "minute", 3600: "hour", 86400: "day", 7 * 86400: "week"}
+    if step in named:
+        return f"per {named[step]}"
+    return f"per {step // 3600} h" if step % 3600 == 0 else f"per {step // 60} min"
+
+
+def unit_in(metric: str, w: Window) -> str:
+    """The unit of a metric's chart over the window: a count's is per bucket, others' the name's."""
+    return per_bucket(w.step) if is_count(metric) else unit_of(metric)
+
+
+SERIES_FIELDS = ("ts", "mean", "sum", "min", "max", "count")
 
 
 def metric_series(engine: Engine, w: Window, source: str, metric: str,
                   labels: list[str] | None = None) -> list[dict[str, Any]]:
     """A series per label (default: every label with data in the range), by label: its `label` and
-    one array per field of SERIES_FIELDS, an entry per bucket in time order.
+    one array per field of SERIES_FIELDS, an entry per bucket in time order (`sum` is what a count
+    metric's chart draws, `mean` a level's: see value_of).
 
     Arrays, not a row per point: a month of 50 series is 36,000 points, which as dicts cost more to
     build and to serialise than everything else the History page reads."""
@@ -169,6 +200,7 @@ def metric_series(engine: Engine, w: Window, source: str, metric: str,
                 s = series[label] = {"label": label, **{f: [] for f in SERIES_FIELDS}}
             s["ts"].append(int(bucket))
             s["mean"].append(total / count if count else None)
+            s["sum"].append(total)
             s["min"].append(mn)
             s["max"].append(mx)
             s["count"].append(count)

@@ -137,17 +137,19 @@ def index():
 @history_api.get("/metrics/<kind>/<name>/<metric>")
 @requires_role("manager")
 def metric(kind: str, name: str, metric: str):
-    """Mean, min, max and sample count per bucket of one metric, a series per label (as CSV, a row per point)."""
+    """Mean, sum, min, max and sample count per bucket of one metric, a series per label (as CSV, a row per
+    point); `value` names the field its chart draws (sum for a count, mean otherwise)."""
     w, meta = _window()
     labels = request.args.getlist("label") or None
 
-    body = {"window": meta, "source": f"{kind}/{name}", "metric": metric, "unit": hq.unit_of(metric),
+    body = {"window": meta, "source": f"{kind}/{name}", "metric": metric, "unit": hq.unit_in(metric, w),
+            "value": hq.value_of(metric),
             **_with_previous(w, lambda win: {"series": hq.metric_series(_engine(), win, f"{kind}/{name}", metric, labels)})}
     if request.args.get("format") == "csv":
         for part in (body, body.get("previous")):
             if part is not None:
                 part["rows"] = hq.series_rows(part.pop("series"))
-    return _answer(f"{kind}-{name}-{metric}", body, "rows", ("ts", "label", "mean", "min", "max", "count"))
+    return _answer(f"{kind}-{name}-{metric}", body, "rows", ("ts", "label", "mean", "sum", "min", "max", "count"))
 
 
 @history_api.get("/celery/<name>/outcomes")

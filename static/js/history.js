@@ -266,11 +266,13 @@ async function metrics(index) {
     }
     // Only the labels the catalog draws are fetched; the CSV link above asks for none, so it has them all.
     const body = await getJson(path, m.labels_not_drawn ? { label: m.labels } : {});
-    // Each series comes as arrays (ts, mean, ...): as rows, linesOf draws it as every other chart.
-    const asRows = (part) => ({ rows: part.series.flatMap((s) => s.ts.map((ts, i) => ({ label: s.label, ts, mean: s.mean[i] }))) });
+    // Each series comes as arrays (ts, mean, sum, ...): as rows, linesOf draws it as every other chart.
+    // A count (tasks completed since the last poll) is drawn as its sum per bucket, any other metric as its mean.
+    const field = body.value || "mean";
+    const asRows = (part) => ({ rows: part.series.flatMap((s) => s.ts.map((ts, i) => ({ label: s.label, ts, value: s[field][i] }))) });
     const points = { ...asRows(body), previous: body.previous && asRows(body.previous), shift: body.shift };
     const fmt = unitFormat(m.unit);
-    draw(el, body.window, linesOf(points, (r) => r.label || m.metric, (r) => [["mean", r.mean]], (key, i) => ({ color: COLORS[i % COLORS.length] })),
+    draw(el, body.window, linesOf(points, (r) => r.label || m.metric, (r) => [[field, r.value]], (key, i) => ({ color: COLORS[i % COLORS.length] })),
       `${m.metric}${m.unit ? ` (${m.unit})` : ""}`, fmt);
   }));
 }
