@@ -44,10 +44,8 @@ class Processes:
 
     def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = self.logdir / f"{len(self.started):02d}-{name}.log"
-        # The dashboard reads every JOBDASH_* variable as a setting: pass on only the test's own.
-        base = {k: v for k, v in os.environ.items() if not k.startswith("JOBDASH_")}
         proc = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=self.logdir,
-                                env={**base, **(env or {})}, start_new_session=True)
+                                env={**child_env(), **(env or {})}, start_new_session=True)
         self.started.append((proc, log))
         return proc
 
@@ -74,6 +72,15 @@ def procs(tmp_path):
     procs.stop_all()
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a process the tests start: this checkout's code first on the path (a
+    worktree sharing another checkout's venv would otherwise run that checkout's code), and no
+    JOBDASH_* variable but the test's own (the dashboard reads each as a setting)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBDASH_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 def serve(procs: Processes, tmp_path: Path, sources_toml: str, extra_toml: str = "", role: str = "viewer") -> str:
     """Run `python -m dashboard.cli serve` on a free port with a temp config and a user named after
     `role` (added with `jobdash user add`, password PASSWORD); return the base URL."""
@@ -82,8 +89,7 @@ def serve(procs: Processes, tmp_path: Path, sources_toml: str, extra_toml: str =
     config = tmp_path / "jobdash.toml"
     config.write_text(f'database_url = "sqlite:///{tmp_path / "jobdash.db"}"\n'
                       f'secret_key = "browser-test"\n{extra_toml}\n{sources_toml}')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBDASH_")}
-    env["JOBDASH_CONFIG"] = str(config)
+    env = {**child_env(), "JOBDASH_CONFIG": str(config)}
     added = subprocess.run([sys.executable, "-m", "dashboard.cli", "user", "add", role, "--role", role,
                             "--password-stdin"], input=PASSWORD + "\n", text=True, capture_output=True,
                            env=env, cwd=tmp_path, timeout=60)

@@ -9,6 +9,7 @@ import time
 from playwright.sync_api import expect
 
 from dashboard.store import HANDLERS, Writer, make_engine
+from dashboard.store.history_queries import MAX_LABELS
 from dashboard.store.migrate import upgrade
 from dashboard.store.timeseries import Point
 from tests.browser import Watched, log_in, serve
@@ -28,6 +29,9 @@ def seed(url: str) -> int:
     writer.submit_many("celery_event", events_of(tasks, "main"))
     writer.submit_many("sample", [Point("kafka/events", "lag", float(i % 40), now - 7200 + i * 60, "billing")
                                   for i in range(120)])
+    writer.submit_many("sample", [Point("consul/dc1", "service_critical", float(k), now - 1800 + i * 60, f"svc-{k:02d}")
+                                  for k in range(MAX_LABELS + 10) for i in range(5)])
+    writer.submit_many("sample", [Point("dask/analytics", "tasks_completed", 3.0, now - 1800 + i * 5) for i in range(60)])
     writer.submit("source_status", {"kind": "celery", "name": "main", "state": "up", "updated_at": now - 7200})
     writer.submit("source_status", {"kind": "celery", "name": "main", "state": "down", "updated_at": now - 3000,
                                     "last_error": "ConnectionRefusedError: [Errno 111]"})
@@ -62,6 +66,12 @@ def test_history_page_ranges_time_zone_deep_link_and_csv(procs, tmp_path, browse
         expect(page.locator('[data-metric="kafka/events/lag"] canvas')).to_have_count(1)
         expect(page.locator('[data-metric="kafka/events/lag"] .u-legend')).to_contain_text("billing")
         expect(page.locator("#resolution")).to_contain_text("minute rollups")
+        # A metric with more labels than MAX_LABELS draws MAX_LABELS series (and the time row of the legend).
+        many = page.locator('[data-metric="consul/dc1/service_critical"]')
+        expect(many.locator(".u-legend .u-series")).to_have_count(MAX_LABELS + 1)
+        expect(many.locator(".u-legend")).to_contain_text(f"svc-{MAX_LABELS + 9:02d}")
+        expect(page.locator("#metrics")).to_contain_text("10 more series of this metric are not drawn")
+        expect(page.locator("#metrics h3", has_text="tasks_completed")).to_contain_text("(per minute)")
         expect(page.locator("#incidents tbody tr")).to_have_count(1)
         expect(page.locator("#incidents")).to_contain_text("ConnectionRefusedError")
         expect(page.locator("#summary tbody tr").first).to_be_visible()

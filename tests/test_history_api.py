@@ -9,6 +9,7 @@ import pytest
 
 from dashboard import create_app
 from dashboard.config import Settings, SourceConfig
+from dashboard.store.history_queries import MAX_LABELS
 from dashboard.store.timeseries import Point
 from tests.conftest import login
 from tests.test_history_queries import events_of, expected, stream
@@ -103,7 +104,8 @@ def test_compare_returns_the_previous_period_on_the_same_buckets(app, tasks):
 def test_metrics_availability_runtimes_and_summary(app):
     client = login(app, "manager")
     index = client.get("/api/history?range=24h").json
-    assert {"source": "kafka/events", "metric": "lag", "unit": "", "labels": ["billing"], "labels_not_drawn": 0} \
+    assert {"source": "kafka/events", "metric": "lag", "unit": "", "value": "mean", "labels": ["billing"],
+            "labels_not_drawn": 0} \
         in index["metrics"]
     lag = client.get("/api/history/metrics/kafka/events/lag?range=24h").json
     (billing,) = lag["series"]
@@ -124,6 +126,24 @@ def test_metrics_availability_runtimes_and_summary(app):
     assert sum(r["downtime_seconds"] for r in summary["rows"]) == pytest.approx(600, abs=1)
     summary_csv = read_csv(client.get("/api/history/summary?range=7d&period=week&tz=UTC&format=csv"))
     assert sum(int(r["tasks"]) for r in summary_csv) == sum(r["tasks"] for r in summary["rows"])
+
+
+def test_a_metric_with_many_labels_is_drawn_by_the_catalogs_labels_and_its_csv_has_them_all(app):
+    writer = app.extensions["jobdash"].writer
+    writer.submit_many("sample", [Point("consul/dc1", "service_critical", float(k), NOW - 1800 + i * 60, f"svc-{k:02d}")
+                                  for k in range(30) for i in range(5)])
+    writer.flush(30)
+    client = login(app, "manager")
+    (entry,) = [m for m in client.get("/api/history?range=24h").json["metrics"] if m["metric"] == "service_critical"]
+    assert len(entry["labels"]) == MAX_LABELS and entry["labels_not_drawn"] == 30 - MAX_LABELS
+    assert entry["labels"][0] == "svc-29"  # the highest peak first
+    # What the page fetches to draw: the catalog's labels, nothing more.
+    query = "&".join(f"label={label}" for label in entry["labels"])
+    drawn = client.get(f"/api/history/metrics/consul/dc1/service_critical?range=24h&{query}").json["series"]
+    assert [s["label"] for s in drawn] == sorted(entry["labels"])
+    # The chart's CSV link (no label asked) has every series, as the page's note says.
+    rows = read_csv(client.get("/api/history/metrics/consul/dc1/service_critical?range=24h&format=csv"))
+    assert len({r["label"] for r in rows}) == 30 and len(rows) == 30 * 5
 
 
 @pytest.mark.parametrize("query, error", [

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from dashboard.store.availability import availability
 from dashboard.store.celery_models import CeleryHour, CeleryMinute
 from dashboard.store.history_queries import (
-    MAX_POINTS, OTHER, SERIES_FIELDS, Window, celery_outcomes, celery_runtimes, metric_catalog, metric_series, series_rows,
-    summary, window,
+    MAX_LABELS, MAX_POINTS, OTHER, SERIES_FIELDS, Window, celery_outcomes, celery_runtimes, metric_catalog, metric_series, series_rows,
+    summary, unit_of, window,
 )
 from dashboard.store.models import Rollup, Sample
 from dashboard.store.runtime_hist import empty, percentile, runtime_bin
@@ -292,3 +292,71 @@ def test_upgrade_folds_the_minutes_already_stored_into_hours(database_url):
     for row in rows.values():
         binned = {i: n for i, n in enumerate(row["runtime_hist"]) if n}
         assert (row["bucket"], row["succeeded"], row["failed"], binned) == (T0, 6, 2, {5: 4, 7: 1})
+
+
+def test_a_metric_with_many_labels_draws_its_top_ones_and_says_how_many_are_not(store):
+    """Beyond MAX_LABELS the catalog names the labels drawn (highest peak in the range first); the rest are counted."""
+    engine, writer = store
+    many = MAX_LABELS + 7
+    # Alphabetical order is the reverse of the peaks' order: the busiest services sort last.
+    writer.submit_many("sample", [Point("consul/dc1", "service_critical", float(k * (i % 3)), T0 + i * 60, f"svc-{k:02d}")
+                                  for k in range(many) for i in range(6)])
+    writer.flush()
+    w = window(T0, T0 + 3600)
+    (entry,) = [c for c in metric_catalog(engine, w) if c["metric"] == "service_critical"]
+    assert entry["labels"] == [f"svc-{k:02d}" for k in range(many - 1, many - 1 - MAX_LABELS, -1)]
+    assert entry["labels_not_drawn"] == many - MAX_LABELS
+    drawn = metric_series(engine, w, "consul/dc1", "service_critical", entry["labels"])
+    assert sorted(s["label"] for s in drawn) == sorted(entry["labels"])
+    assert len(metric_series(engine, w, "consul/dc1", "service_critical")) == many  # the full data stays readable
+
+
+@pytest.mark.parametrize("span", [30 * 3600, 5 * 86400], ids=["minutes", "hours"])
+def test_summary_totals_equal_the_outcomes_chart_over_a_range_starting_mid_hour(store, span):
+    """The summary reads the range as the charts do (rounded out to whole chart buckets), all tasks included."""
+    engine, writer = store
+    tasks = stream(4000, T0 - 2 * 3600, 6 * 86400, seed=13)
+    feed(writer, tasks)
+    # Three tasks seen only by their outcome (no name, no queue), one inside the first partial hour.
+    writer.submit_many("celery_event", [("s", {"type": t, "uuid": f"nameless{i}", "timestamp": T0 + 1300 + i * 7200,
+                                               "hostname": "w1"})
+                                        for i, t in enumerate(("task-succeeded", "task-failed", "task-succeeded"))])
+    writer.flush()
+    since, until = T0 + 1234.5, T0 + 1234.5 + span
+    w = window(since, until)
+    chart = celery_outcomes(engine, w, "s", "total")
+    rows = summary(engine, since, until, "day", ZoneInfo("UTC"), ["s"], [])
+    chart_run = sum(r["succeeded"] + r["failed"] for r in chart)
+    chart_failed = sum(r["failed"] for r in chart)
+    assert (sum(r["tasks"] for r in rows), sum(r["failed"] for r in rows)) == (chart_run, chart_failed)
+    e = expected(tasks, w.since, w.until)
+    assert chart_run == e["succeeded"] + e["failed"] + 3 and chart_failed == e["failed"] + 1
+    assert rows[0]["from"] == w.since and rows[-1]["until"] == w.until
+
+
+def test_a_count_metric_is_charted_as_its_sum_per_bucket_from_minutes_and_hours(store):
+    """Dask's tasks_completed is a count per poll: the chart shows tasks per bucket (the sum), not the mean per poll."""
+    engine, writer = store
+    rnd = random.Random(17)
+    points = [Point("dask/x", "tasks_completed", float(rnd.randint(0, 40)), T0 + i * 7, "") for i in range(3 * 3600 // 7)]
+    points += [Point("dask/x", "memory_managed", 1e9, T0 + i * 60) for i in range(60)]
+    writer.submit_many("sample", points)
+    writer.flush()
+    counts = [p for p in points if p.metric == "tasks_completed"]
+
+    def summed(step):
+        out: dict[int, float] = {}
+        for p in counts:
+            out[int(p.ts // step) * step] = out.get(int(p.ts // step) * step, 0.0) + p.value
+        return out
+
+    for w in (Window(T0, T0 + 3 * 3600, 60, 60), Window(T0, T0 + 3 * 3600, 60, 600),
+              Window(T0, T0 + 3 * 3600, 60, 3600), Window(T0, T0 + 3 * 3600, 3600, 3600)):
+        (series,) = metric_series(engine, w, "dask/x", "tasks_completed")
+        assert dict(zip(series["ts"], series["sum"])) == summed(w.step)
+    catalog = {c["metric"]: c for c in metric_catalog(engine, window(T0, T0 + 3 * 3600))}
+    assert (catalog["tasks_completed"]["value"], catalog["tasks_completed"]["unit"]) == ("sum", "per minute")
+    hours = {c["metric"]: c for c in metric_catalog(engine, window(T0, T0 + 7 * 86400))}
+    assert hours["tasks_completed"]["unit"] == "per hour"
+    assert (catalog["memory_managed"]["value"], catalog["memory_managed"]["unit"]) == ("mean", "bytes")
+    assert unit_of("memory_spilled") == "bytes" and unit_of("lag") == ""

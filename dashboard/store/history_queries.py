@@ -108,32 +108,76 @@ def series_keys(engine: Engine, w: Window, source: str | None = None,
 
 
 def metric_catalog(engine: Engine, w: Window) -> list[dict[str, Any]]:
-    """Every (source, metric) with data in the range, and its labels (the first MAX_LABELS drawn)."""
+    """Every (source, metric) with data in the range, and the labels drawn: all of them up to
+    MAX_LABELS, beyond that the MAX_LABELS with the highest peak in the range (the rest counted)."""
     found: dict[tuple[str, str], list[str]] = {}
     for source, metric, label in series_keys(engine, w):
         found.setdefault((source, metric), []).append(label)
-    return [{"source": source, "metric": metric, "unit": unit_of(metric), "labels": labels[:MAX_LABELS],
+    return [{"source": source, "metric": metric, "unit": unit_in(metric, w), "value": value_of(metric),
+             "labels": labels if len(labels) <= MAX_LABELS else top_labels(engine, w, source, metric),
              "labels_not_drawn": max(0, len(labels) - MAX_LABELS)}
             for (source, metric), labels in sorted(found.items())]
 
 
+def top_labels(engine: Engine, w: Window, source: str, metric: str, n: int = MAX_LABELS) -> list[str]:
+    """The `n` labels of a metric with the highest peak over the range's hour rollups (ties by label)."""
+    r = Rollup
+    peak = func.max(r.max)
+    query = (select(r.label).where(r.source == source, r.metric == metric, HOURS,
+                                   r.bucket >= w.since // 3600 * 3600, r.bucket < w.until)
+             .group_by(r.label).order_by(peak.desc(), r.label).limit(n))
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
 def unit_of(metric: str) -> str:
-    """The unit a metric's name implies (collectors name them so); "" when it is a plain count."""
+    """The unit a metric's name implies (collectors name them so): bytes for memory, "" for a plain number."""
     name = metric.lower()
-    for suffix, unit in (("seconds", "s"), ("_s", "s"), ("bytes", "bytes"), ("memory", "bytes"),
-                         ("percent", "%"), ("ratio", "ratio")):
+    if name.startswith("memory") or "bytes" in name:
+        return "bytes"
+    for suffix, unit in (("seconds", "s"), ("_s", "s"), ("percent", "%"), ("ratio", "ratio")):
         if name.endswith(suffix):
             return unit
     return ""
 
 
-SERIES_FIELDS = ("ts", "mean", "min", "max", "count")
+# Metrics a collector records as a count of events since its previous poll: a bucket shows their
+# sum (tasks per minute or hour). Every other metric is a level (a gauge): a bucket shows its mean.
+COUNTS = frozenset({
+    "tasks_completed", "tasks_failed",  # collectors/dask_scheduler.py: tasks finished since the last poll
+})
+
+
+def is_count(metric: str) -> bool:
+    return metric in COUNTS
+
+
+def value_of(metric: str) -> str:
+    """The SERIES_FIELDS entry a chart of the metric draws: "sum" for counts, "mean" otherwise."""
+    return "sum" if is_count(metric) else "mean"
+
+
+def per_bucket(step: int) -> str:
+    """"per minute", "per hour", "per 2 h": the unit of a count summed over `step`-second buckets."""
+    named = {60: "minute", 3600: "hour", 86400: "day", 7 * 86400: "week"}
+    if step in named:
+        return f"per {named[step]}"
+    return f"per {step // 3600} h" if step % 3600 == 0 else f"per {step // 60} min"
+
+
+def unit_in(metric: str, w: Window) -> str:
+    """The unit of a metric's chart over the window: a count's is per bucket, others' the name's."""
+    return per_bucket(w.step) if is_count(metric) else unit_of(metric)
+
+
+SERIES_FIELDS = ("ts", "mean", "sum", "min", "max", "count")
 
 
 def metric_series(engine: Engine, w: Window, source: str, metric: str,
                   labels: list[str] | None = None) -> list[dict[str, Any]]:
     """A series per label (default: every label with data in the range), by label: its `label` and
-    one array per field of SERIES_FIELDS, an entry per bucket in time order.
+    one array per field of SERIES_FIELDS, an entry per bucket in time order (`sum` is what a count
+    metric's chart draws, `mean` a level's: see value_of).
 
     Arrays, not a row per point: a month of 50 series is 36,000 points, which as dicts cost more to
     build and to serialise than everything else the History page reads."""
@@ -156,6 +200,7 @@ def metric_series(engine: Engine, w: Window, source: str, metric: str,
                 s = series[label] = {"label": label, **{f: [] for f in SERIES_FIELDS}}
             s["ts"].append(int(bucket))
             s["mean"].append(total / count if count else None)
+            s["sum"].append(total)
             s["min"].append(mn)
             s["max"].append(mx)
             s["count"].append(count)
@@ -177,11 +222,12 @@ def celery_outcomes(engine: Engine, w: Window, source: str, by: str = "total",
                     top: int = TOP_N) -> list[dict[str, Any]]:
     """Rows of (ts, key, succeeded, failed, retried, failure_rate) per bucket.
 
-    by "total": one row per bucket; "name" or "queue": per bucket, the `top` busiest keys of the
-    range and OTHER for the rest. Summing a column over the rows gives the range's total.
+    by "total": one row per bucket, of every task (named or not, as the summary counts them);
+    "name" or "queue": per bucket, the `top` busiest keys of the range and OTHER for the rest (a task
+    whose name or queue never arrived is in neither). Summing a column over the rows gives the range's total.
     """
     m = _outcome_table(w)
-    dimension = "name" if by == "total" else by
+    dimension = ALL_TASKS if by == "total" else by
     b = _bucket(m.bucket, w.step).label("b")
     total = by == "total"  # summed in SQL: one row per bucket comes back
     query = (select(b, literal("all") if total else m.key, func.sum(m.succeeded), func.sum(m.failed), func.sum(m.retried))
@@ -254,13 +300,16 @@ def summary(engine: Engine, since: float, until: float, period: str, tz: ZoneInf
             celery_sources: list[str], sources: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Per local day or week (Monday first) of `tz`: tasks run, failure rate, p95 runtime, peak lag, downtime.
 
-    Read from the hour rollups, so a zone whose offset is not whole hours splits its days at the hour.
+    The range is read as the charts read it: window(since, until), rounded out to whole chart
+    buckets, from the same rollups, so a range's totals here equal the outcomes chart's. Days split
+    at the stored bucket (minute or hour) that holds local midnight.
     """
+    w = window(since, until)
     periods: dict[datetime, dict[str, Any]] = {}
-    cursor = _period_start(since, tz, period)
-    while cursor.timestamp() < until:
+    cursor = _period_start(w.since, tz, period)
+    while cursor.timestamp() < w.until:
         nxt = _period_start((cursor + timedelta(days=7 if period == "week" else 1, hours=12)).timestamp(), tz, period)
-        periods[cursor] = {"from": max(cursor.timestamp(), since), "until": min(nxt.timestamp(), until),
+        periods[cursor] = {"from": max(cursor.timestamp(), w.since), "until": min(nxt.timestamp(), w.until),
                            "rows": [], "peak_lag": None, "downtime": 0.0}
         cursor = nxt
     starts = [p["from"] for p in periods.values()]
@@ -269,26 +318,25 @@ def summary(engine: Engine, since: float, until: float, period: str, tz: ZoneInf
     def period_of(ts: float) -> dict[str, Any]:
         return by_start[bisect_right(starts, ts) - 1]
 
-    hours = Window(int(since // 3600) * 3600, int(until), 3600, 3600)
     for source in celery_sources:
-        for row in _outcome_rows(engine, hours, source, ALL_TASKS):  # one row an hour, however many names
-            if since <= row["bucket"] < until:
-                period_of(row["bucket"])["rows"].append(row)
+        for row in _outcome_rows(engine, w, source, ALL_TASKS):  # one row a bucket, however many names
+            period_of(row["bucket"])["rows"].append(row)
     r = Rollup
     lags: dict[tuple[str, str], list[str]] = {}
-    for source, metric, label in series_keys(engine, hours):
+    for source, metric, label in series_keys(engine, w):
         if _is_lag(metric):
             lags.setdefault((source, metric), []).append(label)
     with engine.connect() as conn:
         for (source, metric), labels in lags.items():
             query = select(r.bucket, func.max(r.max)).where(
-                r.source == source, r.metric == metric, r.label.in_(labels), HOURS,
-                r.bucket >= since, r.bucket < until).group_by(r.bucket)
+                r.source == source, r.metric == metric, r.label.in_(labels),
+                HOURS if w.stored == 3600 else r.step == w.stored,
+                r.bucket >= w.since, r.bucket < w.until).group_by(r.bucket)
             for bucket, mx in conn.execute(query):
                 p = period_of(bucket)
                 p["peak_lag"] = mx if p["peak_lag"] is None else max(p["peak_lag"], mx)
     for kind, name in sources:
-        for seg in segments(engine, kind, name, since, min(until, time.time())):
+        for seg in segments(engine, kind, name, w.since, min(w.until, time.time())):
             if seg["state"] != "down":
                 continue
             for p in periods.values():

@@ -137,17 +137,19 @@ def index():
 @history_api.get("/metrics/<kind>/<name>/<metric>")
 @requires_role("manager")
 def metric(kind: str, name: str, metric: str):
-    """Mean, min, max and sample count per bucket of one metric, a series per label (as CSV, a row per point)."""
+    """Mean, sum, min, max and sample count per bucket of one metric, a series per label (as CSV, a row per
+    point); `value` names the field its chart draws (sum for a count, mean otherwise)."""
     w, meta = _window()
     labels = request.args.getlist("label") or None
 
-    body = {"window": meta, "source": f"{kind}/{name}", "metric": metric, "unit": hq.unit_of(metric),
+    body = {"window": meta, "source": f"{kind}/{name}", "metric": metric, "unit": hq.unit_in(metric, w),
+            "value": hq.value_of(metric),
             **_with_previous(w, lambda win: {"series": hq.metric_series(_engine(), win, f"{kind}/{name}", metric, labels)})}
     if request.args.get("format") == "csv":
         for part in (body, body.get("previous")):
             if part is not None:
                 part["rows"] = hq.series_rows(part.pop("series"))
-    return _answer(f"{kind}-{name}-{metric}", body, "rows", ("ts", "label", "mean", "min", "max", "count"))
+    return _answer(f"{kind}-{name}-{metric}", body, "rows", ("ts", "label", "mean", "sum", "min", "max", "count"))
 
 
 @history_api.get("/celery/<name>/outcomes")
@@ -220,6 +222,6 @@ def summary():
         raise QueryError(f"tz: not a time zone name like Europe/Berlin or UTC: {tz_name!r}") from None
     celery = [s.name for s in _settings().sources if s.kind == "celery"]
     rows = hq.summary(_engine(), since, until, period, tz, celery, _sources())
-    body = {"range": key, "period": period, "tz": tz_name, "rows": rows}
+    body = {"range": key, "window": hq.window(since, until).as_dict(), "period": period, "tz": tz_name, "rows": rows}
     return _answer(f"summary-{period}", body, "rows",
                    ("period", "tasks", "failed", "failure_rate", "p95_runtime", "peak_lag", "downtime_seconds"), ())

@@ -32,7 +32,10 @@ function rangeQuery(extra = {}) {
   const p = params();
   const q = new URLSearchParams();
   for (const k of ["range", "from", "until", "compare"]) if (p.get(k)) q.set(k, p.get(k));
-  for (const [k, v] of Object.entries(extra)) q.set(k, v);
+  for (const [k, v] of Object.entries(extra)) {
+    if (Array.isArray(v)) for (const item of v) q.append(k, item);
+    else q.set(k, v);
+  }
   return q;
 }
 
@@ -258,15 +261,18 @@ async function metrics(index) {
     if (m.labels_not_drawn) {
       const more = document.createElement("p");
       more.className = "hint";
-      more.textContent = `${m.labels_not_drawn} more series of this metric are not drawn (their CSV has them).`;
+      more.textContent = `${m.labels.length} series with the highest peak in the range are drawn; ${m.labels_not_drawn} more series of this metric are not drawn (this chart's CSV has every series).`;
       box.appendChild(more);
     }
-    const body = await getJson(path);
-    // Each series comes as arrays (ts, mean, ...): as rows, linesOf draws it as every other chart.
-    const asRows = (part) => ({ rows: part.series.flatMap((s) => s.ts.map((ts, i) => ({ label: s.label, ts, mean: s.mean[i] }))) });
+    // Only the labels the catalog draws are fetched; the CSV link above asks for none, so it has them all.
+    const body = await getJson(path, m.labels_not_drawn ? { label: m.labels } : {});
+    // Each series comes as arrays (ts, mean, sum, ...): as rows, linesOf draws it as every other chart.
+    // A count (tasks completed since the last poll) is drawn as its sum per bucket, any other metric as its mean.
+    const field = body.value || "mean";
+    const asRows = (part) => ({ rows: part.series.flatMap((s) => s.ts.map((ts, i) => ({ label: s.label, ts, value: s[field][i] }))) });
     const points = { ...asRows(body), previous: body.previous && asRows(body.previous), shift: body.shift };
     const fmt = unitFormat(m.unit);
-    draw(el, body.window, linesOf(points, (r) => r.label || m.metric, (r) => [["mean", r.mean]], (key, i) => ({ color: COLORS[i % COLORS.length] })),
+    draw(el, body.window, linesOf(points, (r) => r.label || m.metric, (r) => [[field, r.value]], (key, i) => ({ color: COLORS[i % COLORS.length] })),
       `${m.metric}${m.unit ? ` (${m.unit})` : ""}`, fmt);
   }));
 }
