@@ -1,11 +1,15 @@
 """The Kafka pages in a real headless Chromium against `jobdash serve` watching a real tansu broker:
-the groups list and a group page update live, and an offset reset is previewed and confirmed, then undone."""
+the groups list, a group page and a topic page update live, and an offset reset is previewed and confirmed,
+then undone."""
 from __future__ import annotations
 
+import re
+import threading
+import time
 import uuid
 
 import pytest
-from kafka import KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.structs import OffsetAndMetadata
 
@@ -26,6 +30,16 @@ def kafka(kafka_broker):
     yield admin, producer, topic
     producer.close()
     admin.close()
+
+
+def admin_end(kafka_broker, topic: str, partition: int) -> int:
+    """The end offset of a topic's partition, as the broker reports it."""
+    consumer = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap)
+    try:
+        tp = TopicPartition(topic, partition)
+        return consumer.end_offsets([tp])[tp]
+    finally:
+        consumer.close()
 
 
 def commit(admin, group: str, topic: str, offsets: dict[int, int]) -> None:
@@ -104,3 +118,64 @@ def test_groups_and_group_page_update_live_and_a_reset_is_previewed_then_confirm
     assert watched.dialogs == []
     # Chromium logs the refused preview's 400 as a console error; nothing else may be there.
     assert [e for e in watched.errors if "status of 400" not in e] == []
+
+
+def test_topic_page_follows_produced_records_commits_and_a_new_group_without_a_reload(procs, tmp_path, watched,
+                                                                                    kafka_broker, kafka):
+    admin, producer, topic = kafka
+    group, late = f"pay-{topic}", f"late-{topic}"
+    commit(admin, group, topic, {0: 6, 1: 6})
+    base = serve(procs, tmp_path, f'[[kafka]]\nname = "ev"\nbootstrap_servers = {toml_str(kafka_broker.bootstrap)}\n'
+                                  "interval = 0.5\ntimeout = 3\nwindow = 3\n")
+    page = watched.page
+    log_in(page, base)
+    # The topic exists for jobdash once a group's offsets are read: wait for the first poll.
+    deadline = time.monotonic() + 30
+    while page.goto(f"{base}/kafka/ev/topics/{topic}").status == 404:
+        assert time.monotonic() < deadline, "the topic never appeared"
+        time.sleep(0.5)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    page.evaluate("window.notReloaded = true")
+    partition0 = page.locator(f'#partitions tr[data-key="{group}/0"]')
+    expect(partition0.locator("[data-field=end]")).to_have_text("6")
+    expect(partition0.locator("[data-field=committed]")).to_have_text("6")
+    expect(page.locator(f'#rates tr[data-group="{group}"] [data-field=keeps_up]')).to_have_text("yes")
+    expect(page.locator("#produce-rate")).to_have_text("0.0/s")
+
+    # Records arrive on partition 0: its end offset and lag move, and so does the produce rate.
+    stop = threading.Event()
+
+    def produce():
+        while not stop.is_set():
+            producer.send(topic, b"m", partition=0).get(timeout=10)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        expect(page.locator("#produce-rate")).not_to_have_text("0.0/s")
+        expect(page.locator(f'#rates tr[data-group="{group}"] [data-field=keeps_up]')).to_have_text(
+            re.compile(r"^no: [\d.,]+/s short$"))
+    finally:
+        stop.set()
+        thread.join(15)
+    end = admin_end(kafka_broker, topic, 0)
+    expect(partition0.locator("[data-field=end]")).to_have_text(f"{end:,}")
+    expect(partition0.locator("[data-field=lag]")).to_have_text(f"{end - 6:,}")
+
+    # The group commits up to the end: committed offset and lag follow; the producers have stopped.
+    commit(admin, group, topic, {0: end})
+    expect(partition0.locator("[data-field=committed]")).to_have_text(f"{end:,}")
+    expect(partition0.locator("[data-field=lag]")).to_have_text("0")
+    expect(page.locator("#produce-rate")).to_have_text("0.0/s")
+
+    # A group that starts consuming the topic gets its rows, cloned and filled as text.
+    commit(admin, late, topic, {1: 2})
+    expect(page.locator(f'#rates tr[data-group="{late}"] [data-field=group]')).to_have_text(late)
+    expect(page.locator(f'#rates tr[data-group="{late}"] a[data-field=group]')).to_have_attribute(
+        "href", f"/kafka/ev/groups/{late}")
+    expect(page.locator(f'#partitions tr[data-key="{late}/1"] [data-field=lag]')).to_have_text("4")
+
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    assert page.evaluate("window.notReloaded") is True  # a reload would have dropped it
+    assert watched.dialogs == [] and watched.errors == []

@@ -137,6 +137,45 @@ def test_burrow_api_answers_in_burrows_shape_to_a_session_and_to_a_bearer_token(
         assert get("/v3/kafka/elsewhere/consumer").status_code == 404
 
 
+def test_topic_api_gives_each_consumer_with_its_status_and_keeps_up_verdict_as_the_page_does(kafka_app, admin,
+                                                                                                producer, topic):
+    client = login(kafka_app, "viewer")
+    stopped = f"stop-{topic}"
+    commit(admin, stopped, topic, {0: 1, 1: 1, 2: 1})
+    wait_for(lambda: group_api(client, stopped), lambda g: g is not None and g["status"] == "STOP")
+    body = client.get(f"/api/kafka/ev/topics/{topic}").json
+    assert body["topic"]["topic"] == topic and {p["partition"] for p in body["partitions"]} == {0, 1, 2}
+    assert body["consumers"] == [{"group": stopped, "rate": 0.0, "status": "STOP", "keeps_up": True, "short": None}]
+
+    # Records keep arriving and nobody commits: the group falls short by the produce rate.
+    stop = threading.Event()
+
+    def produce():
+        while not stop.is_set():
+            producer.send(topic, b"m", partition=0).get(timeout=10)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        body = wait_for(lambda: client.get(f"/api/kafka/ev/topics/{topic}").json,
+                        lambda b: b["consumers"][0]["keeps_up"] is False)
+    finally:
+        stop.set()
+        thread.join(15)
+    (consumer,) = body["consumers"]
+    assert consumer["group"] == stopped and consumer["status"] in {"STOP", "WARN", "ERR"}
+    assert consumer["short"] == pytest.approx(body["topic"]["produce_rate"] - consumer["rate"])
+    assert body["topic"]["produce_rate"] > 0.05
+    page = client.get(f"/kafka/ev/topics/{topic}").text
+    assert re.search(rf'<tr data-group="{stopped}">.*?data-field="keeps_up">no: [\d.,]+/s short</td>', page, re.S)
+
+    missing = client.get("/api/kafka/ev/topics/no-such-topic")
+    assert missing.status_code == 404 and "no topic 'no-such-topic'" in missing.json["error"]
+    assert client.get(f"/api/kafka/elsewhere/topics/{topic}").status_code == 404
+    assert client.get("/kafka/ev/topics/no-such-topic").status_code == 404
+
+
 def reset(client, group: str, **params):
     return client.post("/api/actions/kafka.reset_offsets", headers={"X-CSRF-Token": csrf_of(client)},
                        json={"source": "ev", "target": group, "params": {**params, "confirm": True}})

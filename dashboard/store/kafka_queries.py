@@ -60,6 +60,33 @@ def topic(engine: Engine, source: str, name: str) -> dict[str, Any] | None:
     return _plain(row) if row else None
 
 
+# Messages per second a group may trail its topic's producers by and still keep up: both rates are
+# end-offset / committed-offset deltas over the window, and a caught-up group's differ by rounding.
+KEEPS_UP_SLACK = 0.05
+
+
+def keeps_up(consume_rate: float | None, produce_rate: float | None) -> tuple[bool | None, float | None]:
+    """Whether a group consumes a topic as fast as it is produced, and if not, by how much it falls short."""
+    if consume_rate is None or produce_rate is None:
+        return None, None
+    if consume_rate + KEEPS_UP_SLACK >= produce_rate:
+        return True, None
+    return False, produce_rate - consume_rate
+
+
+def consumers(engine: Engine, source: str, found: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each group consuming a topic (a row of `topic`), by name: its consume rate, status, and verdict."""
+    name = found["topic"]
+    rates = found.get("consumers") or {}
+    statuses = {g["group"]: g["status"] for g in groups(engine, source) if name in (g["topics"] or [])}
+    rows = []
+    for group_name in sorted(set(rates) | set(statuses)):
+        verdict, short = keeps_up(rates.get(group_name), found.get("produce_rate"))
+        rows.append({"group": group_name, "rate": rates.get(group_name), "status": statuses.get(group_name),
+                     "keeps_up": verdict, "short": short})
+    return rows
+
+
 def lag_history(engine: Engine, source: str, group_name: str, metric: str = "lag", span: float = 3600,
                 end: float | None = None) -> list[dict[str, float]]:
     """A group's lag series over the last `span` seconds (raw, minute or hour points by span)."""

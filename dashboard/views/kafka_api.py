@@ -99,7 +99,8 @@ def topic(source: str, topic: str):
     found = q.topic(engine, source, topic)
     if found is None:
         abort(404, description=f"no topic {topic!r} is consumed by any group of Kafka source {source!r}")
-    return jsonify(topic=found, partitions=q.partitions(engine, source, topic=topic))
+    return jsonify(topic=found, consumers=q.consumers(engine, source, found),
+                   partitions=q.partitions(engine, source, topic=topic))
 
 
 @kafka_api.get("/<source>/groups/<group>/reset-preview")

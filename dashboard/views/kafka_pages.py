@@ -139,9 +139,6 @@ def topic(source: str, topic: str):
     found = q.topic(engine, src.name, topic)
     if found is None:
         raise NotFound(f"No group of Kafka source {src.name!r} consumes a topic {topic!r}.")
-    groups_ = {g["group"]: g for g in q.groups(engine, src.name) if topic in (g["topics"] or [])}
-    consumers = [{"group": name, "rate": found["consumers"].get(name), "status": groups_[name]["status"]
-                  if name in groups_ else None} for name in sorted(set(found["consumers"]) | set(groups_))]
     return render_template("kafka/topic.html", **_common(src, "topics", title=f"{topic} · {src.name}"),
-                           topic=found, consumers=consumers, partitions=q.partitions(engine, src.name, topic=topic),
-                           now=time.time())
+                           topic=found, consumers=q.consumers(engine, src.name, found),
+                           partitions=q.partitions(engine, src.name, topic=topic), now=time.time())
