@@ -122,6 +122,17 @@ def stop_dashboard(procs: Processes) -> None:
     proc.wait(15)
 
 
+def mark_document(page) -> None:
+    """Tag the page's current document; a reload or a navigation starts a new one without the tag.
+    (The count of navigation entries cannot tell: a reloaded document has one entry again.)"""
+    page.evaluate("window.__sameDocument = true")
+
+
+def assert_same_document(page) -> None:
+    """The document tagged by mark_document is still the one shown: nothing reloaded the page."""
+    assert page.evaluate("window.__sameDocument === true"), "the page was reloaded or left"
+
+
 def log_in(page, base: str, name: str = "viewer") -> None:
     """Log in through the login form, as a person would; lands on the overview."""
     page.goto(base + "/")

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.browser import Watched, expect, log_in, serve
+from tests.browser import Watched, assert_same_document, expect, log_in, mark_document, serve
 
 pytestmark = pytest.mark.browser
 
@@ -30,6 +30,7 @@ def audit_page(browser, base: str, query: str = ""):
     page.goto(f"{base}/audit{query}")
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     expect(page.locator("#conn .conn-label")).to_have_text("live")
+    mark_document(page)
     return Watched(page)
 
 
@@ -59,7 +60,7 @@ def test_new_audit_rows_appear_live_only_where_they_match_the_filter(base, brows
     # The login (outcome ok) never reached the page filtered to refusals.
     expect(failures.locator("#audit tbody tr[data-key]", has_text="auth.login")).to_have_count(0)
     for page in (everything, failures):
-        assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
+        assert_same_document(page)  # no reload
 
     # Readable at 1400 px: user, role, via, action, outcome each on one line, live row and reloaded alike.
     page = everything

@@ -18,7 +18,7 @@ from celery.utils.saferepr import saferepr
 
 from tests.fixtures_services import wait_for
 from bench.live_clients import login
-from tests.browser import expect, log_in, serve, toml_str
+from tests.browser import assert_same_document, expect, log_in, mark_document, serve, toml_str
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -98,7 +98,7 @@ def test_hostile_arguments_arrive_live_and_show_as_text(base, sender, wide_sende
     log_in(page, base, "admin")
     page.goto(base + "/celery/main/tasks")
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-    page.evaluate("window.__marker = 1")
+    mark_document(page)
 
     # A task sent while the page is open appears on page one, highlighted, without a reload.
     first = sender.send_task(ECHO, args=[SCRIPT]).id
@@ -110,8 +110,7 @@ def test_hostile_arguments_arrive_live_and_show_as_text(base, sender, wide_sende
     ids = {"script": first} | {label: app.send_task(ECHO, args=[arg]).id for label, (app, arg) in calls.items()}
     for uuid in ids.values():
         expect(row(page, uuid)).to_have_attribute("data-state", "SUCCESS", timeout=30_000)
-    assert page.evaluate("window.__marker") == 1
-    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    assert_same_document(page)
     expect(row(page, first).locator("input.pick-box")).to_be_checked()
     expect(page.locator("#selected-count")).to_have_text("1")
     expect(page.locator("#total")).to_have_text("5")
@@ -178,6 +177,7 @@ def test_retry_controls_confirm_in_a_dialog_and_link_the_new_tasks(base, sender,
 
     # Retry one from its page: cancelling sends nothing; confirming re-sends and links the new task.
     page.goto(f"{base}/celery/main/tasks/{failed[0]}")
+    mark_document(page)
     expect(page.locator('[data-text="exception"] pre')).to_contain_text("boom 0 <b>x</b>")
     form = page.locator('form[data-action="celery.retry"]')
     dialog = page.locator("#confirm-dialog")
@@ -196,7 +196,7 @@ def test_retry_controls_confirm_in_a_dialog_and_link_the_new_tasks(base, sender,
     # The original's page lists its retry at once, without a reload.
     new_task = result.locator(".new-task a").text_content()
     expect(page.locator("#retried-by a")).to_have_text(new_task, timeout=30_000)
-    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    assert_same_document(page)
     result.locator(".new-task a").click()
     expect(page.locator("#retry-of a")).to_have_text(failed[0])
     retry_one = page.locator("#task-uuid").text_content()

@@ -13,7 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.structs import OffsetAndMetadata
 
-from tests.browser import expect, log_in, serve, toml_str
+from tests.browser import assert_same_document, expect, log_in, mark_document, serve, toml_str
 
 pytestmark = pytest.mark.browser
 
@@ -135,7 +135,7 @@ def test_topic_page_follows_produced_records_commits_and_a_new_group_without_a_r
         assert time.monotonic() < deadline, "the topic never appeared"
         time.sleep(0.5)
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-    page.evaluate("window.notReloaded = true")
+    mark_document(page)
     partition0 = page.locator(f'#partitions tr[data-key="{group}/0"]')
     expect(partition0.locator("[data-field=end]")).to_have_text("6")
     expect(partition0.locator("[data-field=committed]")).to_have_text("6")
@@ -176,6 +176,5 @@ def test_topic_page_follows_produced_records_commits_and_a_new_group_without_a_r
         "href", f"/kafka/ev/groups/{late}")
     expect(page.locator(f'#partitions tr[data-key="{late}/1"] [data-field=lag]')).to_have_text("4")
 
-    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
-    assert page.evaluate("window.notReloaded") is True  # a reload would have dropped it
+    assert_same_document(page)
     assert watched.dialogs == [] and watched.errors == []

@@ -13,7 +13,7 @@ import pytest
 from celery import Celery
 
 from dashboard.demo.processes import free_port
-from tests.browser import expect, log_in, serve, toml_str
+from tests.browser import assert_same_document, expect, log_in, mark_document, serve, toml_str
 
 pytestmark = pytest.mark.browser
 
@@ -43,6 +43,7 @@ def base(procs, tmp_path, redis_url, celery_worker_redis):
 def test_needs_attention_says_all_is_well_then_lists_a_failure_live_with_the_sparkline(base, watched, sender):
     page = watched.page
     log_in(page, base, "admin")
+    mark_document(page)
     strip = page.locator("#attention")
     expect(strip.locator("h2")).to_have_text("Needs attention")
     expect(strip).to_have_attribute("data-state", "ok", timeout=30_000)
@@ -71,7 +72,7 @@ def test_needs_attention_says_all_is_well_then_lists_a_failure_live_with_the_spa
     for width in (1400, 390):
         page.set_viewport_size({"width": width, "height": 900})
         screenshot(page, "overview")
-    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # all of it live
+    assert_same_document(page)  # all of it live
 
     failed.locator("a").click()
     expect(page).to_have_url(re.compile(r"/celery/main/tasks\?state=FAILURE"))
@@ -125,10 +126,11 @@ def test_each_new_task_row_fades_on_its_own_clock_while_tasks_keep_coming(base, 
     # The queues page is live too: it says so, and re-reads its charts without a reload.
     page.goto(base + "/celery/main/queues")
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    mark_document(page)
     with page.expect_request(re.compile(r"/api/celery/main/queues\?since="), timeout=30_000):
         pass
     expect(page.locator("#depth-chart .uplot")).to_have_count(1)
-    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    assert_same_document(page)
     assert watched.errors == []
 
 

@@ -2,7 +2,6 @@
 offset reset, and a topic's produce rate against each group's consume rate."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
@@ -141,4 +140,4 @@ def topic(source: str, topic: str):
         raise NotFound(f"No group of Kafka source {src.name!r} consumes a topic {topic!r}.")
     return render_template("kafka/topic.html", **_common(src, "topics", title=f"{topic} · {src.name}"),
                            topic=found, consumers=q.consumers(engine, src.name, found),
-                           partitions=q.partitions(engine, src.name, topic=topic), now=time.time())
+                           partitions=q.partitions(engine, src.name, topic=topic))
