@@ -5,7 +5,10 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
+import time
 import uuid
+from contextlib import contextmanager
 from typing import Iterator
 
 import pytest
@@ -84,6 +87,25 @@ def dask_cluster() -> Iterator[processes.Service]:
     service = processes.start_dask_scheduler(n_workers=2, nthreads=1, memory_limit="1GB")
     yield service
     service.cleanup()
+
+
+@contextmanager
+def producing(producer, topic: str, partition: int = 0, pause: float = 0.05) -> Iterator[None]:
+    """Write records to one partition, one per batch (tansu's end offsets stay exact), until the block ends."""
+    stop = threading.Event()
+
+    def produce():
+        while not stop.is_set():
+            producer.send(topic, b"m", partition=partition).get(timeout=10)
+            time.sleep(pause)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(15)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ task appears without a reload, and a retry from the page works once its cause is
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from distributed import Client

@@ -4,7 +4,6 @@ then undone."""
 from __future__ import annotations
 
 import re
-import threading
 import time
 import uuid
 
@@ -14,6 +13,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.structs import OffsetAndMetadata
 
 from tests.browser import assert_same_document, expect, log_in, mark_document, serve, toml_str
+from tests.fixtures_services import producing
 
 pytestmark = pytest.mark.browser
 
@@ -143,22 +143,10 @@ def test_topic_page_follows_produced_records_commits_and_a_new_group_without_a_r
     expect(page.locator("#produce-rate")).to_have_text("0.0/s")
 
     # Records arrive on partition 0: its end offset and lag move, and so does the produce rate.
-    stop = threading.Event()
-
-    def produce():
-        while not stop.is_set():
-            producer.send(topic, b"m", partition=0).get(timeout=10)
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
-    try:
+    with producing(producer, topic):
         expect(page.locator("#produce-rate")).not_to_have_text("0.0/s")
         expect(page.locator(f'#rates tr[data-group="{group}"] [data-field=keeps_up]')).to_have_text(
             re.compile(r"^no: [\d.,]+/s short$"))
-    finally:
-        stop.set()
-        thread.join(15)
     end = admin_end(kafka_broker, topic, 0)
     expect(partition0.locator("[data-field=end]")).to_have_text(f"{end:,}")
     expect(partition0.locator("[data-field=lag]")).to_have_text(f"{end - 6:,}")

@@ -15,6 +15,7 @@ from dashboard import create_app
 from dashboard.config import Settings, SourceConfig
 from tests.action_channels import action_rows
 from tests.conftest import csrf_of, login
+from tests.fixtures_services import producing
 
 
 @pytest.fixture(scope="module")
@@ -148,21 +149,9 @@ def test_topic_api_gives_each_consumer_with_its_status_and_keeps_up_verdict_as_t
     assert body["consumers"] == [{"group": stopped, "rate": 0.0, "status": "STOP", "keeps_up": True, "short": None}]
 
     # Records keep arriving and nobody commits: the group falls short by the produce rate.
-    stop = threading.Event()
-
-    def produce():
-        while not stop.is_set():
-            producer.send(topic, b"m", partition=0).get(timeout=10)
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
-    try:
+    with producing(producer, topic):
         body = wait_for(lambda: client.get(f"/api/kafka/ev/topics/{topic}").json,
                         lambda b: b["consumers"][0]["keeps_up"] is False)
-    finally:
-        stop.set()
-        thread.join(15)
     (consumer,) = body["consumers"]
     assert consumer["group"] == stopped and consumer["status"] in {"STOP", "WARN", "ERR"}
     assert consumer["short"] == pytest.approx(body["topic"]["produce_rate"] - consumer["rate"])

@@ -7,7 +7,6 @@ anything nested is flattened to bounded text. What had to change is said in the 
 """
 from __future__ import annotations
 
-import math
 import secrets
 import time
 from typing import Any
