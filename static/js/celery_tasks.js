@@ -3,7 +3,7 @@
 // judge the filter itself (text searches), it takes the row out and re-reads page one, so the list
 // never shows a row that does not match. Keeps the user's selection, highlights new rows; and the
 // retry controls. Rows are built from <template id="task-row"> with textContent.
-import { subscribe } from "./live.js";
+import { rereader, subscribe } from "./live.js";
 import { api, iso, secs, setState, setTime, shorten, source, taskUrl, tickTimes } from "./celery_common.js";
 import { bindActions } from "./celery_actions.js";
 
@@ -105,10 +105,6 @@ function render(page) {
 const query = new URLSearchParams(table.dataset.apiQuery);
 const PAGE = Number(query.get("limit")) || 50;
 const REFRESH_MS = 1000; // re-reads: the first at once, then at most one a second
-let lastFetch = 0;
-let timer = null;
-let inflight = false;
-let again = false;
 let sinceFetch = null; // uuid -> task: deltas that arrived while a re-read was on its way
 
 // Whether `task` matches the page's filter: true, false, or null when only the server can tell
@@ -200,19 +196,7 @@ function applyDelta(delta) {
   if (reread) schedule();
 }
 
-function schedule() {
-  if (timer !== null) return;
-  timer = setTimeout(refresh, Math.max(0, REFRESH_MS - (Date.now() - lastFetch)));
-}
-
 async function refresh() {
-  timer = null;
-  if (inflight) {
-    again = true;
-    return;
-  }
-  inflight = true;
-  lastFetch = Date.now();
   sinceFetch = new Map();
   try {
     const response = await fetch(`${api}/tasks?${table.dataset.apiQuery}`, { credentials: "same-origin" });
@@ -231,13 +215,10 @@ async function refresh() {
     console.warn("tasks refresh failed:", err);
   } finally {
     sinceFetch = null;
-    inflight = false;
-    if (again) {
-      again = false;
-      schedule();
-    }
   }
 }
+
+const schedule = rereader(refresh, REFRESH_MS);
 
 if (table.dataset.live === "true") {
   subscribe(`celery/${source}`, () => schedule(), applyDelta);

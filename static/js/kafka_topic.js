@@ -2,7 +2,7 @@
 // re-read from the API (at most once a second) whenever the source's room says a group consuming
 // this topic changed, appeared or went. Rows are cloned from the page's <template>s and filled with
 // textContent only: every name here comes from the broker.
-import { subscribe } from "./live.js";
+import { rereader, subscribe } from "./live.js";
 import { num } from "./celery_common.js";
 import { getJson, groupUrl, rate, setStatus, source } from "./kafka_common.js";
 
@@ -10,10 +10,6 @@ const page = document.getElementById("topic-page");
 const topic = page.dataset.topic;
 const topicPath = `/topics/${encodeURIComponent(topic)}`;
 const MIN_GAP_MS = 1000;
-let lastRead = 0;
-let timer = null;
-let reading = false;
-let again = false; // a change came while reading: read once more after
 
 function field(scope, name) {
   return scope.querySelector(`[data-field="${name}"]`);
@@ -67,13 +63,6 @@ function fillPartition(tr, p) {
 }
 
 async function refresh() {
-  timer = null;
-  if (reading) {
-    again = true;
-    return;
-  }
-  reading = true;
-  lastRead = Date.now();
   try {
     const body = await getJson(topicPath);
     document.getElementById("produce-rate").textContent = rate(body.topic.produce_rate);
@@ -85,19 +74,10 @@ async function refresh() {
   } catch (err) {
     // A topic no group consumes any more answers 404: the page keeps what it last showed.
     console.warn("kafka topic:", err);
-  } finally {
-    reading = false;
-    if (again) {
-      again = false;
-      schedule();
-    }
   }
 }
 
-function schedule() {
-  if (timer !== null) return;
-  timer = setTimeout(refresh, Math.max(0, lastRead + MIN_GAP_MS - Date.now()));
-}
+const schedule = rereader(refresh, MIN_GAP_MS);
 
 // A group concerns this page if it consumes the topic, or is shown here and went or stopped consuming it.
 function concerns(key, item) {

@@ -92,3 +92,34 @@ export function onConnection(fn) {
   watchers.add(fn);
   fn(connection);
 }
+
+// A page's re-read of its API on live changes: `read` runs at most once every `gapMs` and never two at a
+// time; asked for while one runs, it runs once more after. Returns the function that asks for a read.
+export function rereader(read, gapMs) {
+  let last = 0;
+  let timer = null;
+  let running = false;
+  let again = false;
+  async function run() {
+    timer = null;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    last = Date.now();
+    try {
+      await read();
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        schedule();
+      }
+    }
+  }
+  function schedule() {
+    if (timer === null) timer = setTimeout(run, Math.max(0, last + gapMs - Date.now()));
+  }
+  return schedule;
+}
