@@ -46,6 +46,12 @@ def commit(admin, group: str, topic: str, offsets: dict[int, int]) -> None:
     admin.alter_group_offsets(group, {TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
 
 
+def serve_kafka(procs, tmp_path, broker, role: str = "viewer") -> str:
+    """A dashboard watching the broker as source "ev", polling every 0.5 s over a 3-sample window."""
+    return serve(procs, tmp_path, f'[[kafka]]\nname = "ev"\nbootstrap_servers = {toml_str(broker.bootstrap)}\n'
+                                  "interval = 0.5\ntimeout = 3\nwindow = 3\n", role=role)
+
+
 def test_groups_and_group_page_update_live_and_a_reset_is_previewed_then_confirmed_then_undone(procs, tmp_path, watched,
                                                                                      kafka_broker, kafka):
     admin, producer, topic = kafka
@@ -53,8 +59,7 @@ def test_groups_and_group_page_update_live_and_a_reset_is_previewed_then_confirm
     # broker's quirk, so the late group here has a plain name (escaping is the store's and pages' tests).
     group, late = f"pay-{topic}", f"late-{topic}"
     commit(admin, group, topic, {0: 6, 1: 6})
-    base = serve(procs, tmp_path, f'[[kafka]]\nname = "ev"\nbootstrap_servers = {toml_str(kafka_broker.bootstrap)}\n'
-                                  "interval = 0.5\ntimeout = 3\nwindow = 3\n", role="admin")
+    base = serve_kafka(procs, tmp_path, kafka_broker, role="admin")
     page = watched.page
     log_in(page, base, "admin")
     page.goto(base + "/kafka")
@@ -125,8 +130,7 @@ def test_topic_page_follows_produced_records_commits_and_a_new_group_without_a_r
     admin, producer, topic = kafka
     group, late = f"pay-{topic}", f"late-{topic}"
     commit(admin, group, topic, {0: 6, 1: 6})
-    base = serve(procs, tmp_path, f'[[kafka]]\nname = "ev"\nbootstrap_servers = {toml_str(kafka_broker.bootstrap)}\n'
-                                  "interval = 0.5\ntimeout = 3\nwindow = 3\n")
+    base = serve_kafka(procs, tmp_path, kafka_broker)
     page = watched.page
     log_in(page, base)
     # The topic exists for jobdash once a group's offsets are read: wait for the first poll.
