@@ -33,6 +33,11 @@ OTHER = "other"
 HOURS = text("rollups.step = 3600")
 
 
+def stored_step(w: Window):
+    """The rollups' condition for the window's stored buckets (hours as HOURS, for its index)."""
+    return HOURS if w.stored == 3600 else Rollup.step == w.stored
+
+
 @dataclass(frozen=True)
 class Window:
     """A range [since, until) read at `step`-second buckets from `stored`-second rollups."""
@@ -191,7 +196,7 @@ def metric_series(engine: Engine, w: Window, source: str, metric: str,
         query = (select(r.label, b, func.sum(r.total), func.sum(r.count), func.min(r.min), func.max(r.max))
                  .group_by(r.label, b).order_by(r.label, b))
     query = query.where(r.source == source, r.metric == metric, r.label.in_(labels),
-                        HOURS if w.stored == 3600 else r.step == w.stored, r.bucket >= w.since, r.bucket < w.until)
+                        stored_step(w), r.bucket >= w.since, r.bucket < w.until)
     series: dict[str, dict[str, Any]] = {}
     with engine.connect() as conn:
         for label, bucket, total, count, mn, mx in conn.execute(query):
@@ -330,7 +335,7 @@ def summary(engine: Engine, since: float, until: float, period: str, tz: ZoneInf
         for (source, metric), labels in lags.items():
             query = select(r.bucket, func.max(r.max)).where(
                 r.source == source, r.metric == metric, r.label.in_(labels),
-                HOURS if w.stored == 3600 else r.step == w.stored,
+                stored_step(w),
                 r.bucket >= w.since, r.bucket < w.until).group_by(r.bucket)
             for bucket, mx in conn.execute(query):
                 p = period_of(bucket)
