@@ -155,3 +155,35 @@ def test_a_late_task_sent_event_never_hides_what_the_worker_reported(store, one_
                   ev("task-sent", ts=T0 + 0.007, name="n", queue="celery", hostname="producer@web")], one_batch=one_batch)
     row = task(engine)
     assert (row["state"], row["sent_at"], row["queue"]) == ("SUCCESS", T0 + 0.007, "celery")
+
+
+def test_a_long_traceback_reads_back_whole_and_is_stored_packed_on_sqlite(store):
+    """A burst of failures stores the same frames again and again: packed, they cost a fraction."""
+    engine, writer = store
+    frames = "".join(f'  File "/app/billing/step{i}.py", line {i}, in step{i}\n    step{i + 1}()\n' for i in range(30))
+    long_tb = f"Traceback (most recent call last):\n{frames}RuntimeError: card declined ünïcode <b>\n"
+    feed(writer, [ev("task-failed", uuid="long", exception="RuntimeError('card declined')", traceback=long_tb),
+                  ev("task-failed", uuid="short", exception="KeyError('x')", traceback="KeyError: 'x'")])
+    assert task(engine, "long")["traceback"] == long_tb and task(engine, "short")["traceback"] == "KeyError: 'x'"
+    size = "length(CAST(traceback AS BLOB))" if engine.dialect.name == "sqlite" else "octet_length(traceback)"
+    with engine.connect() as conn:
+        stored = dict(conn.exec_driver_sql(f"SELECT uuid, {size} FROM celery_tasks").all())
+    if engine.dialect.name == "sqlite":
+        assert stored["long"] < len(long_tb.encode()) / 3, stored
+    assert stored["short"] == len("KeyError: 'x'")
+    # A reconcile that brings a traceback (from the result backend) stores and reads it the same way.
+    writer.write("celery_reconcile", {"source": "s", "uuid": "long", "state": "FAILURE", "at": T0 + 9, "traceback": long_tb})
+    writer.write("celery_reconcile", {"source": "s", "uuid": "gap", "state": "FAILURE", "at": T0 + 9, "recover": True,
+                                      "traceback": long_tb})
+    writer.flush()
+    assert task(engine, "gap")["traceback"] == long_tb and task(engine, "long")["traceback"] == long_tb
+
+
+def test_a_traceback_stored_before_packing_still_reads(store):
+    engine, writer = store
+    feed(writer, [ev("task-sent", uuid="old", name="n")])
+    old_tb = "Traceback (most recent call last):\n" + "  frame\n" * 100
+    with engine.begin() as conn:  # as a store written before tracebacks were packed holds it: plain text
+        conn.exec_driver_sql("UPDATE celery_tasks SET traceback = ? WHERE uuid = 'old'".replace(
+            "?", "%s" if engine.dialect.name == "postgresql" else "?"), (old_tb,))
+    assert task(engine, "old")["traceback"] == old_tb

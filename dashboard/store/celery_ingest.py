@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.types import TypeDecorator
 
 from dashboard.store import runtime_hist
 from dashboard.store.celery_models import ALL_TASKS, CeleryHour, CeleryMinute, CeleryTask, CeleryWorker
@@ -45,6 +46,9 @@ TASK_COLUMNS = tuple(c.name for c in CeleryTask.__table__.columns)
 _NO_TASK = dict.fromkeys(TASK_COLUMNS)
 ROOT_SELF = ""  # the stored root_id of a task that is its own root (see CeleryTask.root_id)
 TASK_KEYS = ("source", "uuid")
+# Columns whose type converts a value on its way in (a PackedText traceback): the upsert's raw SQL
+# skips the column types, so write_events converts these itself.
+CONVERTED = tuple(c for c in CeleryTask.__table__.columns if isinstance(c.type, TypeDecorator))
 # Which event's state a task shows: the newest, except that the producer's task-sent (PENDING),
 # stamped after it published the message, can arrive "later" than the worker's first events and
 # must never hide them (Celery's own State ranks PENDING last for the same reason). LOST is jobdash's
@@ -284,6 +288,10 @@ def write_events(conn: Connection, items: list[tuple[str, dict]]) -> None:
         elif etype.startswith("worker-") and ev.get("hostname"):
             _fold_worker(workers, source, ev)
     if tasks:
+        for column in CONVERTED:
+            convert = column.type.process_bind_param
+            for row in tasks.values():
+                row[column.name] = convert(row[column.name], conn.dialect)
         upsert_rows(conn, CeleryTask.__table__, TASK_KEYS, TASK_COLUMNS,
                     [_as_db(r, TASK_COLUMNS) for r in tasks.values()], TASK_MERGE)
     if workers:

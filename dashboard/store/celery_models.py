@@ -7,6 +7,7 @@ from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dashboard.store.models import Base
+from dashboard.store.packed_text import PackedText
 from dashboard.store.runtime_hist import Histogram
 
 # The partial state index's condition, spelled as queries must spell it (a literal, not a bound
@@ -69,7 +70,7 @@ class CeleryTask(Base):
     args_truncated: Mapped[bool | None] = mapped_column(Boolean)
     result: Mapped[str | None] = mapped_column(Text)
     exception: Mapped[str | None] = mapped_column(Text)
-    traceback: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(PackedText)  # zlib-packed on SQLite when long
     # How jobdash settled a task its events left unfinished (see collectors.celery_workers).
     note: Mapped[str | None] = mapped_column(Text)
     # Set when jobdash re-sent a failed task: the uuid it retries.
