@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -216,7 +217,14 @@ def test_the_worker_page_and_the_depth_chart_read_right(base, watched, sender):
     page.set_viewport_size({"width": 1400, "height": 900})
     _task, worker = detail_pages(page, base)
     page.goto(base + worker)
-    expect(page.locator('input[data-param="rate"]').first).to_be_visible(timeout=30_000)
+    # The limits' inputs come with the worker's first inspect reply, which the collector stores as it
+    # polls: under load the page can be read before that, and it shows inspect replies as they were.
+    rate = page.locator('input[data-param="rate"]').first
+    deadline = time.monotonic() + 60
+    while not rate.is_visible() and time.monotonic() < deadline:
+        page.wait_for_timeout(1000)
+        page.reload()
+    expect(rate).to_be_visible()
     for field in ("rate", "soft", "hard"):  # the limits' inputs, each showing its whole placeholder
         box = page.locator(f'input[data-param="{field}"]').first
         needed, room = box.evaluate(PLACEHOLDER_FITS)
