@@ -1,8 +1,12 @@
 """The single writer batches, never surfaces lock errors, and loses nothing good for one bad write."""
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import threading
 import time
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -116,6 +120,37 @@ def test_an_idle_writer_commits_a_lone_write_without_waiting_out_the_batching_de
         assert heard.wait(4.0), "the lone write waited for the batching delay"
         assert time.monotonic() - started < 4.0
         assert count_samples(engine, "idle/1") == 1
+    finally:
+        writer.stop()
+        engine.dispose()
+
+
+def test_what_the_writer_commits_reaches_the_sqlite_file_itself_within_seconds(sqlite_url, tmp_path):
+    """The log is copied back beside the writer (store.checkpoint), not once it passes thousands of pages:
+    the database file alone, without its -wal, holds a small write a few seconds later."""
+    from dashboard.store import HANDLERS, Writer, make_engine
+    from dashboard.store.migrate import upgrade
+
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    writer = Writer(engine, HANDLERS)
+    writer.start()
+    path = Path(sqlite_url.removeprefix("sqlite:///"))
+    try:
+        writer.submit_many("sample", [Point("ckpt", "m", float(k), time.time(), "") for k in range(20)])
+        writer.flush()
+        assert count_samples(engine, "ckpt") == 20
+
+        def in_the_file_alone() -> int:
+            alone = tmp_path / "alone.db"  # a copy of the file without its log: what a checkpoint wrote
+            shutil.copyfile(path, alone)
+            with closing(sqlite3.connect(alone)) as conn:
+                return conn.execute("SELECT count(*) FROM samples WHERE source = 'ckpt'").fetchone()[0]
+
+        deadline = time.monotonic() + 10
+        while in_the_file_alone() < 20:
+            assert time.monotonic() < deadline, "the write stayed in the log only"
+            time.sleep(0.2)
     finally:
         writer.stop()
         engine.dispose()

@@ -6,6 +6,8 @@ import logging
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
+from dashboard.store.checkpoint import WRITER_CHECKPOINT_PAGES
+
 logger = logging.getLogger(__name__)
 
 
@@ -20,6 +22,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # 16 MiB of page cache per connection instead of 2: a month of one metric's hours spans a
     # page per hour, and re-reading them from the OS cost a History chart half its time.
     cur.execute("PRAGMA cache_size=-16384")
+    # The store writer's Checkpointer copies the log back; a committing connection only does so
+    # itself past this many pages (see dashboard.store.checkpoint).
+    cur.execute(f"PRAGMA wal_autocheckpoint={WRITER_CHECKPOINT_PAGES}")
     cur.close()
 
 

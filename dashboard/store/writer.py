@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from dashboard.store.checkpoint import Checkpointer
 from dashboard.store.health import GapBook, StoreHealth, store_unavailable
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class Writer:
         self._room = threading.Condition()
         self._health = StoreHealth()
         self._gaps = GapBook()
+        # SQLite's log is copied back beside this thread, not in its commits (see store.checkpoint).
+        self._checkpointer = Checkpointer(engine) if engine.dialect.name == "sqlite" else None
 
     # -- producers -----------------------------------------------------------------------
     def submit(self, kind: str, payload: Any) -> None:
@@ -128,6 +131,8 @@ class Writer:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
+        if self._checkpointer is not None:
+            self._checkpointer.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Commit what is queued, then stop the thread."""
@@ -136,6 +141,8 @@ class Writer:
         self._stop.set()
         self._queue.put(_Item(_BARRIER, [], None))  # wake the thread
         self._thread.join(timeout)
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
 
     # -- the thread ----------------------------------------------------------------------
     def _next_batch(self) -> list[_Item]:
