@@ -27,7 +27,6 @@ class Checkpointer:
     def __init__(self, engine: Engine, interval: float = 1.0):
         self.engine = engine
         self.interval = interval
-        self.checkpoints = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -44,10 +43,16 @@ class Checkpointer:
             self._thread = None
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self.interval):
             try:
                 with self.engine.connect() as conn:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-                self.checkpoints += 1
             except Exception as exc:  # a full disk, say: the writer's own commits report the store down
-                logger.warning("WAL checkpoint failed: %s", exc)
+                if not failing:
+                    logger.warning("WAL checkpoint failed (tried again every %gs): %s", self.interval, exc)
+                failing = True
+                continue
+            if failing:
+                logger.info("WAL checkpoints succeed again")
+                failing = False
