@@ -360,3 +360,4 @@ def test_a_count_metric_is_charted_as_its_sum_per_bucket_from_minutes_and_hours(
     assert hours["tasks_completed"]["unit"] == "per hour"
     assert (catalog["memory_managed"]["value"], catalog["memory_managed"]["unit"]) == ("mean", "bytes")
     assert unit_of("memory_spilled") == "bytes" and unit_of("lag") == ""
+    assert unit_of("consume_rate") == unit_of("produce_rate") == "/s"  # collectors/kafka_lag.py's rates

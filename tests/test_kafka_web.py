@@ -15,7 +15,7 @@ from dashboard import create_app
 from dashboard.config import Settings, SourceConfig
 from tests.action_channels import action_rows
 from tests.conftest import csrf_of, login
-from tests.fixtures_services import producing
+from tests.fixtures_services import producing, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +61,6 @@ def committed(admin, group: str, topic: str) -> dict[int, int]:
     return {tp.partition: om.offset for tp, om in sorted(found.items()) if tp.topic == topic}
 
 
-def wait_for(fetch, condition, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if condition(value):
-            return value
-        assert time.monotonic() < deadline, f"not reached within {timeout}s; last: {value!r}"
-        time.sleep(0.2)
-
-
 def group_api(client, group: str) -> dict | None:
     response = client.get(f"/api/kafka/ev/groups/{group}")
     return response.json["group"] if response.status_code == 200 else None
@@ -86,7 +76,7 @@ def test_kafka_pages_list_each_group_with_its_status_word_and_the_source_is_up(k
     caught_up, stopped = f"ok-{topic}", f"stop-{topic}"
     commit(admin, caught_up, topic, {0: 10, 1: 10, 2: 10})
     commit(admin, stopped, topic, {0: 1, 1: 1, 2: 1})
-    wait_for(lambda: group_api(viewer, stopped), lambda g: g is not None and g["status"] == "STOP")
+    wait_for(lambda: group_api(viewer, stopped), lambda g: g is not None and g["status"] == "STOP", timeout=30)
     assert group_api(viewer, caught_up)["status"] == "OK"
 
     page = viewer.get("/kafka").text
@@ -105,7 +95,7 @@ def test_kafka_pages_list_each_group_with_its_status_word_and_the_source_is_up(k
     assert viewer.get("/kafka/ev/groups/no-such-group").status_code == 404
     assert viewer.get("/kafka/nope").status_code == 404
     history = wait_for(lambda: viewer.get(f"/api/kafka/ev/groups/{stopped}/history?span=1h").json,
-                       lambda h: len(h["series"]["total"]) >= 2 and len(h["series"][topic]) >= 2)
+                       lambda h: len(h["series"]["total"]) >= 2 and len(h["series"][topic]) >= 2, timeout=30)
     assert history["series"]["total"][-1]["value"] == 27
 
 
@@ -113,7 +103,7 @@ def test_burrow_api_answers_in_burrows_shape_to_a_session_and_to_a_bearer_token(
     group = f"burrow-{topic}"
     commit(admin, group, topic, {0: 4, 1: 10, 2: 10})
     session = login(kafka_app, "viewer")
-    wait_for(lambda: group_api(session, group), lambda g: g is not None)
+    wait_for(lambda: group_api(session, group), lambda g: g is not None, timeout=30)
     token = new_token(session)
     anonymous = kafka_app.test_client()
     assert anonymous.get("/v3/kafka").status_code == 401
@@ -143,7 +133,7 @@ def test_topic_api_gives_each_consumer_with_its_status_and_keeps_up_verdict_as_t
     client = login(kafka_app, "viewer")
     stopped = f"stop-{topic}"
     commit(admin, stopped, topic, {0: 1, 1: 1, 2: 1})
-    wait_for(lambda: group_api(client, stopped), lambda g: g is not None and g["status"] == "STOP")
+    wait_for(lambda: group_api(client, stopped), lambda g: g is not None and g["status"] == "STOP", timeout=30)
     body = client.get(f"/api/kafka/ev/topics/{topic}").json
     assert body["topic"]["topic"] == topic and {p["partition"] for p in body["partitions"]} == {0, 1, 2}
     assert body["consumers"] == [{"group": stopped, "rate": 0.0, "status": "STOP", "keeps_up": True, "short": None}]
@@ -151,7 +141,7 @@ def test_topic_api_gives_each_consumer_with_its_status_and_keeps_up_verdict_as_t
     # Records keep arriving and nobody commits: the group falls short by the produce rate.
     with producing(producer, topic):
         body = wait_for(lambda: client.get(f"/api/kafka/ev/topics/{topic}").json,
-                        lambda b: b["consumers"][0]["keeps_up"] is False)
+                        lambda b: b["consumers"][0]["keeps_up"] is False, timeout=30)
     (consumer,) = body["consumers"]
     assert consumer["group"] == stopped and consumer["status"] in {"STOP", "WARN", "ERR"}
     assert consumer["short"] == pytest.approx(body["topic"]["produce_rate"] - consumer["rate"])
@@ -309,10 +299,10 @@ def test_a_killed_broker_is_down_within_two_intervals_and_comes_back_up(sqlite_u
         def state():
             return client.get("/api/overview").json["sources"]["kafka/ev"]
 
-        wait_for(state, lambda s: s["state"] == "up")
+        wait_for(state, lambda s: s["state"] == "up", timeout=30)
         broker.cleanup()
         killed = time.monotonic()
-        down = wait_for(state, lambda s: s["state"] == "down")
+        down = wait_for(state, lambda s: s["state"] == "down", timeout=30)
         # Two intervals, plus one poll's timeout for a poll that was under way when the broker died.
         assert time.monotonic() - killed <= 2 * interval + timeout + 1.0
         assert broker.bootstrap in down["last_error"]

@@ -142,7 +142,8 @@ def unit_of(metric: str) -> str:
     name = metric.lower()
     if name.startswith("memory") or "bytes" in name:
         return "bytes"
-    for suffix, unit in (("seconds", "s"), ("_s", "s"), ("percent", "%"), ("ratio", "ratio")):
+    # A rate (Kafka's consume_rate and produce_rate: messages a second) is a level per second.
+    for suffix, unit in (("seconds", "s"), ("_s", "s"), ("percent", "%"), ("ratio", "ratio"), ("_rate", "/s")):
         if name.endswith(suffix):
             return unit
     return ""
