@@ -170,3 +170,35 @@ def test_topic_page_follows_produced_records_commits_and_a_new_group_without_a_r
 
     assert_same_document(page)
     assert watched.dialogs == [] and watched.errors == []
+
+
+def test_topics_list_follows_a_new_topic_its_producers_and_its_groups_without_a_reload(procs, tmp_path, watched,
+                                                                                       kafka_broker, kafka):
+    admin, producer, topic = kafka
+    group, late = f"pay-{topic}", f"late-{topic}"
+    base = serve_kafka(procs, tmp_path, kafka_broker)
+    page = watched.page
+    log_in(page, base)
+    page.goto(f"{base}/kafka/ev/topics")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    mark_document(page)
+    row = page.locator(f'#topics tr[data-topic="{topic}"]')
+    expect(row).to_have_count(0)
+
+    # A group starts consuming the topic: its row appears, linked, cloned and filled as text.
+    commit(admin, group, topic, {0: 6, 1: 6})
+    expect(row.locator("[data-field=topic]")).to_have_text(topic)
+    expect(row.locator("a[data-field=topic]")).to_have_attribute("href", f"/kafka/ev/topics/{topic}")
+    expect(row.locator("[data-field=partitions]")).to_have_text("2")
+    expect(page.locator("#topics")).to_be_visible()
+    expect(page.locator("#no-topics")).to_be_hidden()
+    expect(row.locator("[data-field=produce_rate]")).to_have_text("0.0/s")
+
+    # Records arrive: the produce rate moves; a second group consuming it is counted.
+    with producing(producer, topic):
+        expect(row.locator("[data-field=produce_rate]")).not_to_have_text("0.0/s")
+    commit(admin, late, topic, {1: 2})
+    expect(row.locator("[data-field=consumers]")).to_have_text("2")
+
+    assert_same_document(page)
+    assert watched.errors == []

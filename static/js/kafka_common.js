@@ -36,6 +36,28 @@ export async function getJson(path) {
   return body;
 }
 
+export function field(scope, name) {
+  return scope.querySelector(`[data-field="${name}"]`);
+}
+
+// Keep `body`'s rows (keyed by dataset[key]) equal to `items` in order: update, add from the template, remove.
+export function sync(body, template, items, keyOf, keyName, fill) {
+  const rows = new Map([...body.querySelectorAll("tr")].map((tr) => [tr.dataset[keyName], tr]));
+  const wanted = items.map((item) => {
+    const key = keyOf(item);
+    let tr = rows.get(key);
+    if (!tr) {
+      tr = template.content.firstElementChild.cloneNode(true);
+      tr.dataset[keyName] = key;
+    }
+    rows.delete(key);
+    fill(tr, item);
+    return tr;
+  });
+  for (const gone of rows.values()) gone.remove();
+  wanted.forEach((tr) => body.append(tr));
+}
+
 export function groupUrl(group) {
   return `${base}/kafka/${encodeURIComponent(source)}/groups/${encodeURIComponent(group)}`;
 }

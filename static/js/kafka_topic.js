@@ -4,34 +4,12 @@
 // textContent only: every name here comes from the broker.
 import { rereader, subscribe } from "./live.js";
 import { num } from "./celery_common.js";
-import { getJson, groupUrl, rate, setStatus, source } from "./kafka_common.js";
+import { field, getJson, groupUrl, rate, setStatus, source, sync } from "./kafka_common.js";
 
 const page = document.getElementById("topic-page");
 const topic = page.dataset.topic;
 const topicPath = `/topics/${encodeURIComponent(topic)}`;
 const MIN_GAP_MS = 1000;
-
-function field(scope, name) {
-  return scope.querySelector(`[data-field="${name}"]`);
-}
-
-// Keep `body`'s rows (keyed by dataset[key]) equal to `items` in order: update, add from the template, remove.
-function sync(body, template, items, keyOf, keyName, fill) {
-  const rows = new Map([...body.querySelectorAll("tr")].map((tr) => [tr.dataset[keyName], tr]));
-  const wanted = items.map((item) => {
-    const key = keyOf(item);
-    let tr = rows.get(key);
-    if (!tr) {
-      tr = template.content.firstElementChild.cloneNode(true);
-      tr.dataset[keyName] = key;
-    }
-    rows.delete(key);
-    fill(tr, item);
-    return tr;
-  });
-  for (const gone of rows.values()) gone.remove();
-  wanted.forEach((tr) => body.append(tr));
-}
 
 const statusBlank = document.getElementById("rate-row").content.querySelector(".kstatus");
 
