@@ -1,5 +1,5 @@
 """The Kafka pages in a real headless Chromium against `jobdash serve` watching a real tansu broker:
-the groups list, a group page and a topic page update live, and an offset reset is previewed and confirmed,
+the groups list, a group page, the topics list and a topic page update live, and an offset reset is previewed and confirmed,
 then undone."""
 from __future__ import annotations
 
