@@ -91,6 +91,8 @@ def bench_stored(events: list[dict], stored: int) -> dict:
         writer.flush(timeout=600)
         filled = time.perf_counter()
         _fill(engine, stored)
+        with engine.connect() as conn:  # the fill's gigabytes of log go back first, as a live store's long have
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         filled = time.perf_counter() - filled
         with engine.connect() as conn:
             before = conn.exec_driver_sql("SELECT count(*) FROM celery_tasks").scalar_one()
