@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from dashboard.store import WriteError
 from dashboard.store.models import Sample
 from dashboard.store.timeseries import Point
+from tests.fixtures_services import wait_for
 
 
 def count_samples(engine, source=None) -> int:
@@ -147,10 +148,7 @@ def test_what_the_writer_commits_reaches_the_sqlite_file_itself_within_seconds(s
             with closing(sqlite3.connect(alone)) as conn:
                 return conn.execute("SELECT count(*) FROM samples WHERE source = 'ckpt'").fetchone()[0]
 
-        deadline = time.monotonic() + 10
-        while in_the_file_alone() < 20:
-            assert time.monotonic() < deadline, "the write stayed in the log only"
-            time.sleep(0.2)
+        wait_for(in_the_file_alone, lambda n: n == 20, timeout=10)  # before: 0 for good, the write stayed in the log
     finally:
         writer.stop()
         engine.dispose()
