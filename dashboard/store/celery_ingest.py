@@ -47,7 +47,7 @@ _NO_TASK = dict.fromkeys(TASK_COLUMNS)
 ROOT_SELF = ""  # the stored root_id of a task that is its own root (see CeleryTask.root_id)
 TASK_KEYS = ("source", "uuid")
 # Columns whose type converts a value on its way in (a PackedText traceback): the upsert's raw SQL
-# skips the column types, so write_events converts these itself.
+# skips the column types, so _upsert_tasks converts these itself.
 CONVERTED = tuple(c for c in CeleryTask.__table__.columns if isinstance(c.type, TypeDecorator))
 # Which event's state a task shows: the newest, except that the producer's task-sent (PENDING),
 # stamped after it published the message, can arrive "later" than the worker's first events and
@@ -271,6 +271,16 @@ def _write_minutes(conn: Connection, outcomes: list[tuple], identity: dict) -> N
     _add_outcomes(conn, CeleryHour, hours)
 
 
+def _upsert_tasks(conn: Connection, rows: list[dict]) -> None:
+    """Merge task rows into the stored ones (TASK_MERGE), each CONVERTED column converted on the way."""
+    dialect = conn.dialect
+    for column in CONVERTED:
+        convert = column.type.process_bind_param
+        for row in rows:
+            row[column.name] = convert(row[column.name], dialect)
+    upsert_rows(conn, CeleryTask.__table__, TASK_KEYS, TASK_COLUMNS, [_as_db(r, TASK_COLUMNS) for r in rows], TASK_MERGE)
+
+
 def write_events(conn: Connection, items: list[tuple[str, dict]]) -> None:
     """Writer handler for "celery_event" payloads: (source name, Celery event dict)."""
     tasks: dict[tuple[str, str], dict] = {}
@@ -288,12 +298,7 @@ def write_events(conn: Connection, items: list[tuple[str, dict]]) -> None:
         elif etype.startswith("worker-") and ev.get("hostname"):
             _fold_worker(workers, source, ev)
     if tasks:
-        for column in CONVERTED:
-            convert = column.type.process_bind_param
-            for row in tasks.values():
-                row[column.name] = convert(row[column.name], conn.dialect)
-        upsert_rows(conn, CeleryTask.__table__, TASK_KEYS, TASK_COLUMNS,
-                    [_as_db(r, TASK_COLUMNS) for r in tasks.values()], TASK_MERGE)
+        _upsert_tasks(conn, list(tasks.values()))
     if workers:
         upsert_rows(conn, CeleryWorker.__table__, WORKER_KEYS, WORKER_COLUMNS,
                     [_as_db(r, WORKER_COLUMNS, ("loadavg", "info")) for r in workers.values()], WORKER_MERGE)
@@ -312,8 +317,8 @@ def write_retry_links(conn: Connection, links: list[dict]) -> None:
         row.update(source=link["source"], uuid=link["uuid"], retry_of=link["retry_of"], name=link["name"],
                    queue=link["queue"], routing_key=link.get("routing_key"), state="PENDING", state_at=0.0,
                    first_seen_at=link["at"], sent_at=link["at"])
-        rows.append(_as_db(row, TASK_COLUMNS))
-    upsert_rows(conn, CeleryTask.__table__, TASK_KEYS, TASK_COLUMNS, rows, TASK_MERGE)
+        rows.append(row)
+    _upsert_tasks(conn, rows)
 
 
 def write_worker_drains(conn: Connection, drains: list[dict]) -> None:
