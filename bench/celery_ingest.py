@@ -59,26 +59,20 @@ def bench_jobdash(events: list[dict]) -> float:
 SEED_TASKS = 10_000
 
 
-# A fresh random id shaped like Celery's (36 characters), so the stored ids and the primary key's
-# page fill are what a live stream makes.
-_NEW_UUID = " || '-' || ".join(f"lower(hex(randomblob({n})))" for n in (4, 2, 2, 2, 6))
-
-
 def _fill(engine, stored: int) -> None:
-    """Grow the store to `stored` tasks by doubling copies of its rows under new random uuids, each copy
-    moved an hour further back so the measured stream stays the newest (as live ingest meets it). A copy
-    of a top-level task stays its own root, as in the stream."""
+    """Grow the store to `stored` tasks by doubling copies of its rows under new random uuids (16 bytes,
+    as dashboard.store.task_ids stores Celery's), each copy moved an hour further back so the measured
+    stream stays the newest (as live ingest meets it). A copy of a top-level task stays its own root
+    (stored as ''), as in the stream."""
     with engine.begin() as conn:
         columns = [row[1] for row in conn.exec_driver_sql("PRAGMA table_info(celery_tasks)")]
         have, k = conn.exec_driver_sql("SELECT count(*) FROM celery_tasks").scalar_one(), 0
         while have < stored:
             k += 1
-            picked = ["new_uuid" if c == "uuid" else
-                      "CASE WHEN root_id = uuid THEN new_uuid ELSE root_id END" if c == "root_id" else
-                      f"{c} - {3600 * k}" if c.endswith("_at") else c for c in columns]
-            conn.exec_driver_sql(f"WITH copied AS MATERIALIZED (SELECT *, {_NEW_UUID} AS new_uuid FROM celery_tasks "  # noqa: S608
-                                 f"LIMIT {stored - have}) "
-                                 f"INSERT INTO celery_tasks ({', '.join(columns)}) SELECT {', '.join(picked)} FROM copied")
+            picked = ["randomblob(16)" if c == "uuid" else f"{c} - {3600 * k}" if c.endswith("_at") else c
+                      for c in columns]
+            conn.exec_driver_sql(f"INSERT INTO celery_tasks ({', '.join(columns)}) "  # noqa: S608
+                                 f"SELECT {', '.join(picked)} FROM celery_tasks LIMIT {stored - have}")
             have = conn.exec_driver_sql("SELECT count(*) FROM celery_tasks").scalar_one()
 
 

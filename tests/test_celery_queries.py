@@ -1,6 +1,9 @@
 """Task pages: keyset paging, filters, Flower-style search, capped counts, bad input."""
 from __future__ import annotations
 
+import random
+import uuid
+
 import pytest
 from sqlalchemy import event
 
@@ -158,6 +161,49 @@ def test_a_task_that_is_its_own_root_shows_its_uuid_as_root(migrated_url):
     assert task_detail(engine, "s", "kid")["root_id"] == "top"
     assert task_detail(engine, "s", "rootless")["root_id"] is None
     assert [t["root_id"] for t in failures(engine, "s", "n", T0 - 1, T0 + 9, 10)[1]] == ["top"]
+    engine.dispose()
+
+
+def test_celery_uuids_are_stored_in_16_bytes_and_read_linked_paged_and_searched_as_text(migrated_url):
+    rng = random.Random(5)
+    top, *kids, retry = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(6)]
+    custom = "Report-2026-12-07"  # Celery takes any string as a task id
+    events = [{"type": "task-failed", "uuid": top, "timestamp": T0, "hostname": "w", "exception": "E()"}]
+    events += [{"type": "task-received", "uuid": u, "timestamp": T0 + 1, "hostname": "w", "name": "n",
+                "root_id": top, "parent_id": top} for u in [*kids, custom]]
+    engine = _store_events(migrated_url, events)
+    writer = Writer(engine, HANDLERS)
+    writer.start()
+    writer.write("celery_retry_link", {"source": "s", "uuid": retry, "retry_of": top, "name": "n", "queue": "q",
+                                       "at": T0 + 2})
+    writer.stop()
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            stored = conn.exec_driver_sql("SELECT typeof(uuid), length(uuid), typeof(parent_id), length(root_id), "
+                                          "length(retry_of) FROM celery_tasks ORDER BY first_seen_at").all()
+        assert stored[0][:2] == ("blob", 16) and stored[-1] == ("blob", 16, "null", None, 16)
+        assert sorted(stored[1:-1])[-1] == ("text", len(custom), "blob", 16, None)  # a custom id stays text
+        assert sorted(stored[1:-1])[0] == ("blob", 16, "blob", 16, None)
+
+    detail = task_detail(engine, "s", top)
+    assert sorted(c["uuid"] for c in detail["children"]) == sorted([*kids, custom])
+    assert [r["uuid"] for r in detail["retried_by"]] == [retry]
+    assert task_detail(engine, "s", kids[0])["parent_id"] == top and task_detail(engine, "s", kids[0])["root_id"] == top
+    assert task_detail(engine, "s", custom)["uuid"] == custom
+    seen, cursor = [], None  # five tasks seen at once: paged by id, blobs and text alike, none twice
+    while True:
+        page = task_page(engine, "s", TaskFilter(), after=cursor, limit=2)
+        seen += [t["uuid"] for t in page["tasks"]]
+        if (cursor := page["next"]) is None:
+            break
+    assert sorted(seen) == sorted([top, *kids, custom, retry]) and len(seen) == 7
+
+    def found(search: str) -> list[str]:
+        return [t["uuid"] for t in task_page(engine, "s", TaskFilter(terms=parse_search(search)))["tasks"]]
+    assert found(f"uuid:{kids[1][:10]}") == [kids[1]]  # across the first dash
+    assert found(f"uuid:{kids[2][:6].upper()}") == [kids[2]]  # case does not matter
+    assert found(f"uuid:{kids[3]}") == [kids[3]] and found(kids[0]) == [kids[0]]
+    assert found("uuid:report-") == [custom] and found(f"uuid:{kids[1][:4]}-") == []
     engine.dispose()
 
 

@@ -11,9 +11,10 @@ import threading
 import time
 
 from celery import Celery
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from dashboard.store import make_engine
+from dashboard.store.celery_models import CeleryTask
 from tests.fixtures_services import wait_for
 
 TASKS = "dashboard.demo.tasks"
@@ -39,11 +40,9 @@ def stored(engine, ids: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     with engine.connect() as conn:
         for i in range(0, len(ids), 400):
-            chunk = ids[i:i + 400]
-            marks = ", ".join(f":u{n}" for n in range(len(chunk)))
-            rows = conn.execute(text(f"SELECT uuid, state FROM celery_tasks WHERE source = 'main' AND uuid IN ({marks})"),
-                                {f"u{n}": u for n, u in enumerate(chunk)})
-            for uuid, state in rows:
+            rows = conn.execute(select(CeleryTask.uuid, CeleryTask.state).where(
+                CeleryTask.source == "main", CeleryTask.uuid.in_(ids[i:i + 400])))
+            for uuid, state in rows:  # every row, so that a task stored twice shows
                 out.setdefault(uuid, []).append(state)
     return out
 

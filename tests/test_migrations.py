@@ -119,3 +119,39 @@ def test_0013_keeps_every_task_and_shows_the_same(database_url):
 
     downgrade(database_url, "0012")
     assert _task_rows(database_url) == before
+
+
+def test_0015_stores_celery_uuids_in_16_bytes_and_shows_every_task_the_same(database_url):
+    # As 0014 kept them: Celery's uuids as text, and an id of the application's own.
+    top, kid, again = "5b0c1f0e-8d1b-4a7e-9c2f-0a1b2c3d4e5f", "0d9f6a52-6c1e-4f3b-8a7d-1e2f3a4b5c6d", \
+        "e3a1b2c4-d5e6-4f70-8192-a3b4c5d6e7f8"
+    upgrade(database_url, "0014")
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        for uuid, root, parent, retry_of in [(top, "", None, None), (kid, top, top, None), (again, "", None, top),
+                                             ("nightly-report", None, None, None)]:
+            conn.execute(text("INSERT INTO celery_tasks (source, uuid, name, state, state_at, first_seen_at, root_id, "
+                              "parent_id, retry_of) VALUES ('s', :u, 'n', 'FAILURE', 1.0, 1.0, :r, :p, :ro)"),
+                         {"u": uuid, "r": root, "p": parent, "ro": retry_of})
+    engine.dispose()
+    before = _task_rows(database_url)
+
+    upgrade(database_url)
+    assert schema_drift(database_url) == []
+    engine = make_engine(database_url)
+    try:
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                kinds = conn.exec_driver_sql("SELECT typeof(uuid), length(uuid), typeof(parent_id), typeof(retry_of) "
+                                             "FROM celery_tasks ORDER BY name, rowid").all()
+            assert kinds == [("blob", 16, "null", "null"), ("blob", 16, "blob", "null"), ("blob", 16, "null", "blob"),
+                             ("text", 14, "null", "null")]
+        shown = task_detail(engine, "s", top)
+        assert [c["uuid"] for c in shown["children"]] == [kid] and [r["uuid"] for r in shown["retried_by"]] == [again]
+        assert task_detail(engine, "s", kid)["root_id"] == top and task_detail(engine, "s", "nightly-report")
+        assert task_page(engine, "s", TaskFilter(state="FAILURE"))["total"] == 4
+    finally:
+        engine.dispose()
+
+    downgrade(database_url, "0014")
+    assert _task_rows(database_url) == before

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from dashboard.store.models import Base
 from dashboard.store.packed_text import PackedText
 from dashboard.store.runtime_hist import Histogram
+from dashboard.store.task_ids import TaskId
 
 # The partial state index's condition, spelled as queries must spell it (a literal, not a bound
 # parameter) for SQLite and PostgreSQL to see that it holds.
@@ -42,7 +43,8 @@ class CeleryTask(Base):
     )
 
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Task ids are TaskId: 16 bytes on SQLite when they are uuids, as Celery's are.
+    uuid: Mapped[str] = mapped_column(TaskId, primary_key=True)
     name: Mapped[str | None] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(16))
     state_at: Mapped[float] = mapped_column(Float)  # time of the event that set `state`
@@ -63,10 +65,10 @@ class CeleryTask(Base):
     retries: Mapped[int | None] = mapped_column(Integer)
     eta: Mapped[str | None] = mapped_column(String(64))
     expires: Mapped[str | None] = mapped_column(String(64))
-    parent_id: Mapped[str | None] = mapped_column(String(64))
+    parent_id: Mapped[str | None] = mapped_column(TaskId)
     # '' when the task is its own root (most are): its uuid again would cost 36 bytes a task.
     # celery_queries.restore_root gives the uuid back; NULL means no event said.
-    root_id: Mapped[str | None] = mapped_column(String(64))
+    root_id: Mapped[str | None] = mapped_column(TaskId)
     # As Celery sent them: reprs, cut at its argsrepr limit; the flag says when they were cut.
     args: Mapped[str | None] = mapped_column(Text)
     kwargs: Mapped[str | None] = mapped_column(Text)
@@ -77,7 +79,7 @@ class CeleryTask(Base):
     # How jobdash settled a task its events left unfinished (see collectors.celery_workers).
     note: Mapped[str | None] = mapped_column(Text)
     # Set when jobdash re-sent a failed task: the uuid it retries.
-    retry_of: Mapped[str | None] = mapped_column(String(64))
+    retry_of: Mapped[str | None] = mapped_column(TaskId)
 
 
 class CeleryWorker(Base):

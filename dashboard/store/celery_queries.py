@@ -14,6 +14,7 @@ from dashboard.store.celery_ingest import EVENT_STATE, ROOT_SELF, sum_outcomes
 from dashboard.store.celery_models import NOT_SUCCESS, CeleryMinute, CeleryTask, CeleryWorker
 from dashboard.store.runtime_hist import percentile, percentiles
 from dashboard.store.safe_values import finite
+from dashboard.store.task_ids import IdPrefix
 
 # LOST: jobdash's own verdict for a task no worker holds and no backend can settle.
 STATES = sorted({*EVENT_STATE.values(), "LOST"})
@@ -97,7 +98,7 @@ def _condition(key: str, value: str):
     if how == "exact":
         return column == value
     if how == "prefix":
-        return column.like(f"{_escape_like(value)}%", escape="\\")
+        return IdPrefix(column, value)
     return column.like(f"%{_escape_like(value)}%", escape="\\")
 
 
