@@ -48,13 +48,15 @@ def timed(fn, repeat: int = 5) -> float:
 
 def _hist_rows(conn, table: str, step: int, since: float) -> None:
     """Fold the generated tasks into `table` rows (outcomes, runtime histogram and range) per `step` seconds."""
-    for dimension, column in (("name", "name"), ("queue", "queue"), ("all", "'all'")):
+    texts = dict(conn.execute("SELECT id, value FROM celery_names").fetchall())
+    texts["all"] = "all"
+    for dimension, column in (("name", "name_id"), ("queue", "queue_id"), ("all", "'all'")):
         hists: dict[tuple, list[int]] = {}
         for bucket, key, b, n in conn.execute(
                 f"SELECT CAST(state_at / {step} AS INT) * {step}, {column}, "
                 f"MIN(80, MAX(0, CAST(ceil(4 * log2(runtime / 0.001)) AS INT))), count(*) FROM celery_tasks "
                 f"WHERE state = 'SUCCESS' AND state_at >= ? GROUP BY 1, 2, 3", (since,)):
-            hists.setdefault((bucket, key), runtime_hist.empty())[b] = n
+            hists.setdefault((bucket, texts[key]), runtime_hist.empty())[b] = n
         rows = conn.execute(
             f"SELECT CAST(state_at / {step} AS INT) * {step}, {column}, SUM(state = 'SUCCESS'), SUM(state = 'FAILURE'), "
             f"SUM(state = 'RETRY'), TOTAL(runtime), MIN(runtime), MAX(runtime) FROM celery_tasks "
@@ -62,7 +64,8 @@ def _hist_rows(conn, table: str, step: int, since: float) -> None:
         conn.executemany(
             f"INSERT INTO {table} (source, dimension, key, bucket, succeeded, failed, retried, runtime_sum, "
             "runtime_hist, runtime_min, runtime_max) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(SOURCE, dimension, key, bucket, s, f, r, rs, runtime_hist.encode(hists.get((bucket, key), runtime_hist.empty())), lo, hi)
+            [(SOURCE, dimension, texts[key], bucket, s, f, r, rs,
+              runtime_hist.encode(hists.get((bucket, texts[key]), runtime_hist.empty())), lo, hi)
              for bucket, key, s, f, r, rs, lo, hi in rows])
 
 
@@ -78,14 +81,17 @@ def generate(path: Path, tasks: int, series: int, now: float) -> None:
     print(f"generating {tasks:,} tasks, {series} series over a year in {path} ...", flush=True)
     # Oldest first, so that every index grows at its end; "random" from i (random() in a CTE is
     # evaluated once per use, so a task's state and runtime would disagree).
+    # Names, queues and workers as the store keeps them: ids into celery_names, here 1.. in that order.
+    texts = [f"task.{k}" for k in range(NAMES)] + [f"q{k}" for k in range(QUEUES)] + [f"celery@w{k}" for k in range(8)]
+    conn.executemany("INSERT INTO celery_names (id, value) VALUES (?, ?)", enumerate(texts, 1))
     conn.execute(
-        "INSERT INTO celery_tasks (source, uuid, name, state, state_at, first_seen_at, runtime, queue, worker) "
+        "INSERT INTO celery_tasks (source, uuid, name_id, state, state_at, first_seen_at, runtime, queue_id, worker_id) "
         "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?), "
         "g AS (SELECT i, ? + i * ? AS t, (i * 7919) % 100 AS r, (i * 104729) % 1000003 AS u FROM n) "
-        "SELECT ?, printf('%012d', i), 'task.' || (u % ?), "
+        "SELECT ?, printf('%012d', i), 1 + u % ?, "
         "CASE WHEN r < 90 THEN 'SUCCESS' WHEN r < 97 THEN 'FAILURE' ELSE 'RETRY' END, t, t, "
-        "CASE WHEN r < 90 THEN 0.002 * exp((u % 1000) / 120.0) END, 'q' || (i % ?), 'celery@w' || (i % 8) FROM g",
-        (tasks, start, gap, SOURCE, NAMES, QUEUES))
+        "CASE WHEN r < 90 THEN 0.002 * exp((u % 1000) / 120.0) END, 1 + ? + i % ?, 1 + ? + ? + i % 8 FROM g",
+        (tasks, start, gap, SOURCE, NAMES, NAMES, QUEUES, NAMES, QUEUES))
     conn.commit()
     print("folding hours and minutes ...", flush=True)
     _hist_rows(conn, "celery_hours", 3600, 0)
@@ -140,10 +146,11 @@ def raw_percentiles(engine, w: hq.Window) -> dict[str, tuple[float, float]]:
     """The peer: runtime p50 / p95 per task name from the raw rows (exact)."""
     runs: dict[str, list[float]] = {}
     with engine.connect() as conn:
-        for name, runtime in conn.exec_driver_sql(
-                "SELECT name, runtime FROM celery_tasks WHERE source = ? AND first_seen_at >= ? AND first_seen_at < ? "
+        names = dict(conn.exec_driver_sql("SELECT id, value FROM celery_names").all())
+        for name_id, runtime in conn.exec_driver_sql(
+                "SELECT name_id, runtime FROM celery_tasks WHERE source = ? AND first_seen_at >= ? AND first_seen_at < ? "
                 "AND runtime IS NOT NULL", (SOURCE, w.since, w.until)):
-            runs.setdefault(name, []).append(runtime)
+            runs.setdefault(names[name_id], []).append(runtime)
     return {n: (sorted(r)[len(r) // 2], sorted(r)[int(len(r) * 0.95)]) for n, r in runs.items()}
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from bench.celery_stream import task_events
 from dashboard.store.celery_ingest import ARGSREPR_MAXSIZE
+from dashboard.store.celery_queries import TASK_FIELDS
 from dashboard.store.runtime_hist import percentile, runtime_bin
 from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
 
@@ -18,7 +19,7 @@ def ev(etype, uuid="t1", ts=T0, **fields):
 
 def task(engine, uuid="t1", source="s"):
     with engine.connect() as conn:
-        row = conn.execute(select(CeleryTask).where(CeleryTask.source == source, CeleryTask.uuid == uuid)).mappings().one()
+        row = conn.execute(select(*TASK_FIELDS).where(CeleryTask.source == source, CeleryTask.uuid == uuid)).mappings().one()
     return dict(row)
 
 
@@ -187,3 +188,26 @@ def test_a_traceback_stored_before_packing_still_reads(store):
         conn.exec_driver_sql("UPDATE celery_tasks SET traceback = ? WHERE uuid = 'old'".replace(
             "?", "%s" if engine.dialect.name == "postgresql" else "?"), (old_tb,))
     assert task(engine, "old")["traceback"] == old_tb
+
+
+def test_names_workers_and_queues_are_stored_once_and_read_as_text(store):
+    """Each task refers to its name, worker, queue and routing key by id: the texts are stored once."""
+    engine, writer = store
+    feed(writer, [ev("task-sent", uuid=f"t{i}", name="billing.charge", queue="billing", routing_key="billing.fast",
+                     hostname="producer@web") for i in range(5)]
+         + [ev("task-received", uuid=f"t{i}", ts=T0 + 1, name="billing.charge", hostname=f"celery@w{i % 2}")
+            for i in range(5)])
+    # A task no event announced, settled from the result backend with what it knows.
+    writer.write("celery_reconcile", {"source": "s", "uuid": "gap", "state": "SUCCESS", "at": T0 + 9, "recover": True,
+                                      "name": "emails.send", "worker": "celery@w1", "queue": "emails"})
+    writer.write("celery_retry_link", {"source": "s", "uuid": "again", "retry_of": "t0", "name": "billing.charge",
+                                       "queue": "slow", "routing_key": "slow", "at": T0 + 10})
+    with engine.connect() as conn:
+        stored = sorted(conn.exec_driver_sql("SELECT value FROM celery_names").scalars())
+    assert stored == ["billing", "billing.charge", "billing.fast", "celery@w0", "celery@w1", "emails", "emails.send",
+                      "slow"]
+    row = task(engine, "t3")
+    assert (row["name"], row["queue"], row["routing_key"], row["worker"]) == ("billing.charge", "billing", "billing.fast",
+                                                                              "celery@w1")
+    assert (task(engine, "gap")["name"], task(engine, "gap")["worker"]) == ("emails.send", "celery@w1")
+    assert (task(engine, "again")["queue"], task(engine, "again")["worker"]) == ("slow", None)

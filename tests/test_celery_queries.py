@@ -229,7 +229,7 @@ def test_every_task_query_searches_an_index(tmp_path):
     expected = [
         ("ix_celery_tasks_seen (source=? AND first_seen_at<?)", lambda: task_page(engine, "s", TaskFilter(), after=cursor)),
         ("ix_celery_tasks_state (source=? AND state=?)", lambda: task_page(engine, "s", TaskFilter(state="FAILURE"))),
-        ("ix_celery_tasks_name (source=? AND name=? AND first_seen_at>? AND first_seen_at<?)",
+        ("ix_celery_tasks_name (source=? AND name_id=? AND first_seen_at>? AND first_seen_at<?)",
          lambda: failures(engine, "s", "n", T0, T0 + 1, 10)),
         ("ix_celery_tasks_parent (source=? AND parent_id=?)", lambda: task_detail(engine, "s", "a")),
         ("ix_celery_tasks_retry_of (source=? AND retry_of=?)", lambda: task_detail(engine, "s", "a")),

@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 
 from dashboard import create_app
 from dashboard.config import Settings, SourceConfig
-from dashboard.store.celery_models import CeleryMinute, CeleryTask, CeleryWorker
+from dashboard.store.celery_models import CeleryMinute, CeleryName, CeleryTask, CeleryWorker
 from dashboard.store.celery_sanitize import AHEAD, EARLIEST, LONG, NUMBERS, SHORT, TEXT_MAX, TIMES, clean_event
 from tests.conftest import login
 
@@ -125,10 +125,11 @@ def test_rows_stored_before_the_clamp_still_render(dash):
     engine = dash.extensions["jobdash"].engine
     bad_times = (1e20, -1e20, 1e300, float("inf"), float("-inf"), 253402300800.0, -62135596801.0)
     with engine.begin() as conn:
+        name_id = conn.execute(insert(CeleryName).values(value="n")).inserted_primary_key[0]
         for i, ts in enumerate(bad_times):
             conn.execute(insert(CeleryTask).values(
                 source="main", uuid=f"old{i}", state="SUCCESS", state_at=ts, first_seen_at=ts, sent_at=ts,
-                received_at=-ts, started_at=ts, succeeded_at=ts, runtime=ts, retries=2**31 - 1, name="n"))
+                received_at=-ts, started_at=ts, succeeded_at=ts, runtime=ts, retries=2**31 - 1, name_id=name_id))
             conn.execute(insert(CeleryWorker).values(
                 source="main", hostname=f"old{i}", online=True, last_heartbeat=ts, freq=ts, active=2**31 - 1,
                 processed=-5, loadavg=["x", None, {"a": 1}], updated_at=ts,

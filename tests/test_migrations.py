@@ -10,7 +10,7 @@ from sqlalchemy import inspect, select, text
 
 from dashboard.store import make_engine
 from dashboard.store.celery_models import CeleryHour, CeleryMinute
-from dashboard.store.celery_queries import TaskFilter, task_detail, task_page
+from dashboard.store.celery_queries import TaskFilter, failures, task_detail, task_page
 from dashboard.store.dask_models import DaskMinute
 from dashboard.store.migrate import downgrade, upgrade
 from dashboard.store.models import Base
@@ -78,12 +78,11 @@ def test_runtime_histograms_stored_as_json_read_the_same_after_0010_and_back(dat
         engine.dispose()
 
 
-def _task_rows(url: str) -> list[tuple]:
+def _task_rows(url: str, columns: str = "root_id, parent_id, retry_of, state, name") -> list[tuple]:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return conn.exec_driver_sql("SELECT uuid, root_id, parent_id, retry_of, state, name FROM celery_tasks "
-                                        "ORDER BY uuid").all()
+            return conn.exec_driver_sql(f"SELECT uuid, {columns} FROM celery_tasks ORDER BY uuid").all()
     finally:
         engine.dispose()
 
@@ -143,7 +142,7 @@ def test_0015_stores_celery_uuids_in_16_bytes_and_shows_every_task_the_same(data
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 kinds = conn.exec_driver_sql("SELECT typeof(uuid), length(uuid), typeof(parent_id), typeof(retry_of) "
-                                             "FROM celery_tasks ORDER BY name, rowid").all()
+                                             "FROM celery_tasks ORDER BY rowid").all()
             assert kinds == [("blob", 16, "null", "null"), ("blob", 16, "blob", "null"), ("blob", 16, "null", "blob"),
                              ("text", 14, "null", "null")]
         shown = task_detail(engine, "s", top)
@@ -155,3 +154,39 @@ def test_0015_stores_celery_uuids_in_16_bytes_and_shows_every_task_the_same(data
 
     downgrade(database_url, "0014")
     assert _task_rows(database_url) == before
+
+
+def test_0016_stores_names_once_and_shows_every_task_the_same(database_url):
+    # As 0015 kept them: each task with its name, worker, queue and routing key as text.
+    upgrade(database_url, "0015")
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        for uuid, name, worker, queue, state in [("a", "billing.charge", "celery@w1", "billing", "FAILURE"),
+                                                 ("b", "billing.charge", "celery@w2", "billing", "SUCCESS"),
+                                                 ("c", "emails.send", "celery@w1", None, "FAILURE"),
+                                                 ("d", None, None, None, "PENDING")]:
+            conn.execute(text("INSERT INTO celery_tasks (source, uuid, name, worker, queue, routing_key, state, state_at, "
+                              "first_seen_at) VALUES ('s', :u, :n, :w, :q, :q, :st, 1.0, 1.0)"),
+                         {"u": uuid, "n": name, "w": worker, "q": queue, "st": state})
+    engine.dispose()
+    before = _task_rows(database_url, "name, worker, queue, routing_key")
+
+    upgrade(database_url)
+    assert schema_drift(database_url) == []
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            names = sorted(conn.exec_driver_sql("SELECT value FROM celery_names").scalars())
+        assert names == ["billing", "billing.charge", "celery@w1", "celery@w2", "emails.send"]
+        shown = [(t["uuid"], t["name"], t["worker"], t["queue"], t["routing_key"])
+                 for t in (task_detail(engine, "s", u) for u in "abcd")]
+        assert shown == [("a", "billing.charge", "celery@w1", "billing", "billing"),
+                         ("b", "billing.charge", "celery@w2", "billing", "billing"),
+                         ("c", "emails.send", "celery@w1", None, None), ("d", None, None, None, None)]
+        assert [t["uuid"] for t in task_page(engine, "s", TaskFilter(worker="w1"))["tasks"]] == ["c", "a"]
+        assert failures(engine, "s", "billing.charge", 0, 2, 10)[0] == 1
+    finally:
+        engine.dispose()
+
+    downgrade(database_url, "0015")
+    assert _task_rows(database_url, "name, worker, queue, routing_key") == before

@@ -28,8 +28,8 @@ def add_tasks(db, source: str, start: int, count: int, at: float) -> None:
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-200000")
-    conn.executemany("INSERT INTO celery_tasks (source, uuid, name, state, state_at, first_seen_at) "
-                     "VALUES (?, ?, 'old.task', 'SUCCESS', ?, ?)",
+    conn.executemany("INSERT INTO celery_tasks (source, uuid, state, state_at, first_seen_at) "
+                     "VALUES (?, ?, 'SUCCESS', ?, ?)",
                      ((source, f"t{i:08d}", at + i * 1e-3, at + i * 1e-3) for i in range(start, start + count)))
     conn.commit()
     conn.close()

@@ -16,6 +16,7 @@ from sqlalchemy.types import TypeDecorator
 
 from dashboard.store import runtime_hist
 from dashboard.store.celery_models import ALL_TASKS, CeleryHour, CeleryMinute, CeleryTask, CeleryWorker
+from dashboard.store.celery_names import NAMED, add_ids, text_of
 from dashboard.store.celery_sanitize import NOTE, clean_event
 from dashboard.store.db import upsert_rows
 
@@ -43,7 +44,7 @@ COPIED = {
 # The events that carry the task's root, args and kwargs.
 ANNOUNCED = ("task-sent", "task-received")
 TASK_COLUMNS = tuple(c.name for c in CeleryTask.__table__.columns)
-_NO_TASK = dict.fromkeys(TASK_COLUMNS)
+_NO_TASK = dict.fromkeys((*TASK_COLUMNS, *NAMED))  # a folded row holds names as text until _upsert_tasks
 ROOT_SELF = ""  # the stored root_id of a task that is its own root (see CeleryTask.root_id)
 TASK_KEYS = ("source", "uuid")
 # Columns whose type converts a value on its way in (a PackedText traceback): the upsert's raw SQL
@@ -160,7 +161,7 @@ def _as_db(row: dict, columns: tuple[str, ...], json_columns: tuple[str, ...] = 
 
 
 # Name and queue of stored tasks, built once: the writer runs it for most batches.
-_IDENTITY_QUERY = select(CeleryTask.uuid, CeleryTask.name, CeleryTask.queue).where(
+_IDENTITY_QUERY = select(CeleryTask.uuid, text_of("name"), text_of("queue")).where(
     CeleryTask.source == bindparam("source"), CeleryTask.uuid.in_(bindparam("uuids", expanding=True)))
 
 
@@ -272,7 +273,8 @@ def _write_minutes(conn: Connection, outcomes: list[tuple], identity: dict) -> N
 
 
 def _upsert_tasks(conn: Connection, rows: list[dict]) -> None:
-    """Merge task rows into the stored ones (TASK_MERGE), each CONVERTED column converted on the way."""
+    """Merge task rows into the stored ones (TASK_MERGE): names by id, each CONVERTED column converted."""
+    add_ids(conn, rows)
     dialect = conn.dialect
     for column in CONVERTED:
         convert = column.type.process_bind_param
@@ -313,7 +315,7 @@ def write_retry_links(conn: Connection, links: list[dict]) -> None:
     """
     rows = []
     for link in links:
-        row = dict.fromkeys(TASK_COLUMNS)
+        row = dict(_NO_TASK)
         row.update(source=link["source"], uuid=link["uuid"], retry_of=link["retry_of"], name=link["name"],
                    queue=link["queue"], routing_key=link.get("routing_key"), state="PENDING", state_at=0.0,
                    first_seen_at=link["at"], sent_at=link["at"])
@@ -355,7 +357,9 @@ def write_reconciled(conn: Connection, settled: list[dict]) -> None:
     outcomes = []
     for item in settled:
         values = {"state": item["state"], "state_at": item["at"], "note": item.get("note")}
-        values |= {k: _storable(item[k]) for k in RECOVERED if item.get(k) is not None}
+        recovered = {k: _storable(item[k]) for k in RECOVERED if item.get(k) is not None}
+        add_ids(conn, [recovered])  # its name, worker and queue by id
+        values |= {k: v for k, v in recovered.items() if k not in NAMED}
         if item.get("done_at") and item["state"] in OUTCOME_EVENT:
             values[EVENT_TIME[OUTCOME_EVENT[item["state"]]]] = item["done_at"]
         done = conn.execute(t.__table__.update()

@@ -33,7 +33,7 @@ class CeleryTask(Base):
               sqlite_where=text(NOT_SUCCESS), postgresql_where=text(NOT_SUCCESS)),
         # The failed tasks of a name in a range (celery_queries.failures, for bulk retry): SUCCESS left
         # out as above. The list matches names by substring, which no index serves.
-        Index("ix_celery_tasks_name", "source", "name", "first_seen_at",
+        Index("ix_celery_tasks_name", "source", "name_id", "first_seen_at",
               sqlite_where=text(NOT_SUCCESS), postgresql_where=text(NOT_SUCCESS)),
         # Children and retries of a task, oldest first: few tasks have either, so only those are indexed.
         Index("ix_celery_tasks_parent", "source", "parent_id", "first_seen_at",
@@ -45,7 +45,8 @@ class CeleryTask(Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     # Task ids are TaskId: 16 bytes on SQLite when they are uuids, as Celery's are.
     uuid: Mapped[str] = mapped_column(TaskId, primary_key=True)
-    name: Mapped[str | None] = mapped_column(String(255))
+    # Name, worker, queue and routing key are ids into celery_names (see CeleryName).
+    name_id: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16))
     state_at: Mapped[float] = mapped_column(Float)  # time of the event that set `state`
     first_seen_at: Mapped[float] = mapped_column(Float)
@@ -58,10 +59,10 @@ class CeleryTask(Base):
     revoked_at: Mapped[float | None] = mapped_column(Float)
     rejected_at: Mapped[float | None] = mapped_column(Float)
     runtime: Mapped[float | None] = mapped_column(Float)
-    worker: Mapped[str | None] = mapped_column(String(255))
-    queue: Mapped[str | None] = mapped_column(String(255))
-    exchange: Mapped[str | None] = mapped_column(String(255))
-    routing_key: Mapped[str | None] = mapped_column(String(255))
+    worker_id: Mapped[int | None] = mapped_column(Integer)
+    queue_id: Mapped[int | None] = mapped_column(Integer)
+    exchange: Mapped[str | None] = mapped_column(String(255))  # mostly '' (the default), which costs nothing
+    routing_key_id: Mapped[int | None] = mapped_column(Integer)
     retries: Mapped[int | None] = mapped_column(Integer)
     eta: Mapped[str | None] = mapped_column(String(64))
     expires: Mapped[str | None] = mapped_column(String(64))
@@ -80,6 +81,19 @@ class CeleryTask(Base):
     note: Mapped[str | None] = mapped_column(Text)
     # Set when jobdash re-sent a failed task: the uuid it retries.
     retry_of: Mapped[str | None] = mapped_column(TaskId)
+
+
+class CeleryName(Base):
+    """A task name, worker hostname, queue or routing key, stored once: tasks refer to it by id.
+
+    A few dozen texts repeat in every task (about 40 bytes of its row); an id takes one or two.
+    Ids are never reused or removed, so a text, once stored, keeps its id; the writer alone adds them.
+    """
+
+    __tablename__ = "celery_names"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), unique=True)
 
 
 class CeleryWorker(Base):

@@ -9,9 +9,11 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, literal, or_, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 
 from dashboard.store.celery_ingest import EVENT_STATE, ROOT_SELF, sum_outcomes
-from dashboard.store.celery_models import NOT_SUCCESS, CeleryMinute, CeleryTask, CeleryWorker
+from dashboard.store.celery_models import NOT_SUCCESS, CeleryMinute, CeleryName, CeleryTask, CeleryWorker
+from dashboard.store.celery_names import ID_COLUMN, NAMED, text_of, where_named, where_text
 from dashboard.store.runtime_hist import percentile, percentiles
 from dashboard.store.safe_values import finite
 from dashboard.store.task_ids import IdPrefix
@@ -20,12 +22,12 @@ from dashboard.store.task_ids import IdPrefix
 STATES = sorted({*EVENT_STATE.values(), "LOST"})
 # States a gap may have left wrong: settled from the result backend when it knows better.
 UNFINISHED = ("PENDING", "RECEIVED", "STARTED", "RETRY", "LOST")
-# search key -> (column, how it matches)
+# search key -> (column, how it matches); a NAMED field matches on its text.
 SEARCH_KEYS = {
     "state": (CeleryTask.state, "exact"),
-    "name": (CeleryTask.name, "contains"),
-    "worker": (CeleryTask.worker, "contains"),
-    "queue": (CeleryTask.queue, "exact"),
+    "name": (CeleryName.value, "contains"),
+    "worker": (CeleryName.value, "contains"),
+    "queue": (CeleryName.value, "exact"),
     "uuid": (CeleryTask.uuid, "prefix"),
     "args": (CeleryTask.args, "contains"),
     "kwargs": (CeleryTask.kwargs, "contains"),
@@ -39,6 +41,9 @@ PREVIEW_CHARS = 300
 COUNT_CAP = 10_000  # beyond this a page says "10,000+" instead of counting millions of rows
 LIST_COLUMNS = ("uuid", "name", "state", "state_at", "first_seen_at", "received_at", "started_at", "runtime",
                 "worker", "queue", "retries", "args", "kwargs", "args_truncated", "exception", "retry_of")
+# A whole task as its page and the retry action read it: names as text, not ids.
+TASK_FIELDS = (*(c for c in CeleryTask.__table__.columns if c.name not in ID_COLUMN.values()),
+               *(text_of(field) for field in NAMED))
 
 
 class QueryError(ValueError):
@@ -90,16 +95,18 @@ def parse_search(text: str) -> list[tuple[str, str]]:
 def _condition(key: str, value: str):
     if key == "any":
         pattern = f"%{_escape_like(value)}%"
-        return or_(CeleryTask.name.like(pattern, escape="\\"), CeleryTask.args.like(pattern, escape="\\"),
+        return or_(where_text("name", CeleryName.value.like(pattern, escape="\\")),
+                   CeleryTask.args.like(pattern, escape="\\"),
                    CeleryTask.kwargs.like(pattern, escape="\\"), CeleryTask.uuid == value)
     column, how = SEARCH_KEYS[key]
     if key == "state":
         return in_states((value,))
-    if how == "exact":
-        return column == value
     if how == "prefix":
         return IdPrefix(column, value)
-    return column.like(f"%{_escape_like(value)}%", escape="\\")
+    if how == "exact":
+        return where_named(key, value) if key in NAMED else column == value
+    match = column.like(f"%{_escape_like(value)}%", escape="\\")
+    return where_text(key, match) if key in NAMED else match
 
 
 def in_states(states: tuple[str, ...]) -> Any:
@@ -135,9 +142,14 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise QueryError("cursor: not one this server made; start from the first page") from None
 
 
+def _list_column(c: str):
+    if c in NAMED:
+        return text_of(c)
+    return func.substr(getattr(CeleryTask, c), 1, PREVIEW_CHARS).label(c) if c in PREVIEWED else getattr(CeleryTask, c)
+
+
 def _list_columns() -> list:
-    return [func.substr(getattr(CeleryTask, c), 1, PREVIEW_CHARS).label(c) if c in PREVIEWED else getattr(CeleryTask, c)
-            for c in LIST_COLUMNS]
+    return [_list_column(c) for c in LIST_COLUMNS]
 
 
 def list_rows(engine: Engine, source: str, uuids: list[str]) -> list[dict[str, Any]]:
@@ -184,21 +196,22 @@ def task_page(engine: Engine, source: str, flt: TaskFilter, after: str | None = 
 
 def failures(engine: Engine, source: str, name: str, since: float, until: float, limit: int) -> tuple[int, list[dict]]:
     """How many tasks of `name` failed between since and until, and the first `limit` of them."""
-    where = [CeleryTask.source == source, CeleryTask.name == name, in_states(("FAILURE",)),
+    where = [CeleryTask.source == source, where_named("name", name), in_states(("FAILURE",)),
              CeleryTask.first_seen_at >= since, CeleryTask.first_seen_at <= until]
     with engine.connect() as conn:
         count = conn.execute(select(func.count()).select_from(CeleryTask).where(*where)).scalar_one()
         rows = [restore_root(r) for r in conn.execute(
-            select(CeleryTask).where(*where).order_by(CeleryTask.first_seen_at).limit(limit)).mappings()]
+            select(*TASK_FIELDS).where(*where).order_by(CeleryTask.first_seen_at).limit(limit)).mappings()]
     return count, rows
 
 
 def unfinished(engine: Engine, source: str, before: float, limit: int = 500) -> list[dict[str, Any]]:
     """Tasks in a non-final state whose last event is older than `before`, oldest first, with what
     the store knows of their worker's liveness (last heartbeat, its interval, last inspect ping)."""
-    t, w = CeleryTask, CeleryWorker
-    query = (select(t.uuid, t.worker, t.state, t.state_at, w.last_heartbeat, w.freq, w.info)
-             .outerjoin(w, and_(w.source == t.source, w.hostname == t.worker))
+    t, w, n = CeleryTask, CeleryWorker, aliased(CeleryName)
+    query = (select(t.uuid, n.value.label("worker"), t.state, t.state_at, w.last_heartbeat, w.freq, w.info)
+             .select_from(t).outerjoin(n, n.id == t.worker_id)
+             .outerjoin(w, and_(w.source == t.source, w.hostname == n.value))
              .where(t.source == source, in_states(UNFINISHED), t.state_at < before)
              .order_by(t.state_at).limit(limit))
     with engine.connect() as conn:
@@ -229,11 +242,11 @@ def last_seen(engine: Engine, source: str) -> float | None:
 def task_detail(engine: Engine, source: str, uuid: str) -> dict[str, Any] | None:
     """One task with its children and the retries jobdash made of it."""
     with engine.connect() as conn:
-        row = conn.execute(select(CeleryTask).where(CeleryTask.source == source, CeleryTask.uuid == uuid)).mappings().first()
+        row = conn.execute(select(*TASK_FIELDS).where(CeleryTask.source == source, CeleryTask.uuid == uuid)).mappings().first()
         if row is None:
             return None
         task = restore_root(row)
-        related = select(CeleryTask.uuid, CeleryTask.name, CeleryTask.state, CeleryTask.first_seen_at)
+        related = select(CeleryTask.uuid, text_of("name"), CeleryTask.state, CeleryTask.first_seen_at)
         # IS NOT NULL: what the partial indexes hold, said so that they serve these.
         task["children"] = [dict(r) for r in conn.execute(
             related.where(CeleryTask.source == source, CeleryTask.parent_id.is_not(None), CeleryTask.parent_id == uuid)

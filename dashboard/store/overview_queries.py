@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from dashboard.store.celery_models import CeleryTask
+from dashboard.store.celery_models import CeleryName, CeleryTask
 from dashboard.store.celery_queries import in_states
 from dashboard.store.models import Rollup, Sample
 
@@ -16,10 +16,11 @@ def celery_tasks_by_name(engine: Engine, state: str, since: float) -> list[dict[
     t = CeleryTask
     # Materialized, so that the tasks are found by the (partial) state index, not by walking every
     # task in name order for the grouping's sake.
-    found = select(t.source, t.name, t.state_at).where(in_states((state,)), t.state_at >= since).cte("found")
+    found = select(t.source, t.name_id, t.state_at).where(in_states((state,)), t.state_at >= since).cte("found")
     found = found.prefix_with("MATERIALIZED")
-    query = (select(found.c.source, found.c.name, func.count().label("count"), func.max(found.c.state_at).label("at"))
-             .group_by(found.c.source, found.c.name))
+    name = select(CeleryName.value).where(CeleryName.id == found.c.name_id).scalar_subquery().label("name")
+    query = (select(found.c.source, name, func.count().label("count"), func.max(found.c.state_at).label("at"))
+             .group_by(found.c.source, found.c.name_id))
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
 
