@@ -56,6 +56,9 @@ def main() -> None:
             "state=FAILURE": lambda: task_page(engine, SOURCE, TaskFilter(state="FAILURE")),
             "search name:billing args:42": lambda: task_page(
                 engine, SOURCE, TaskFilter(terms=parse_search("name:billing args:42"))),
+            "worker=worker-3": lambda: task_page(engine, SOURCE, TaskFilter(worker="worker-3")),
+            # About one task in 65,536 has it: the page reads through every task to fill itself.
+            "search uuid:ab12": lambda: task_page(engine, SOURCE, TaskFilter(terms=parse_search("uuid:ab12"))),
         }
         for label, fn in cases.items():
             print(f"jobdash {label:<30} {timed(fn):8.1f} ms")

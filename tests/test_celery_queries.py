@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import sys
 import uuid
 
 import pytest
@@ -203,7 +204,16 @@ def test_celery_uuids_are_stored_in_16_bytes_and_read_linked_paged_and_searched_
     assert found(f"uuid:{kids[1][:10]}") == [kids[1]]  # across the first dash
     assert found(f"uuid:{kids[2][:6].upper()}") == [kids[2]]  # case does not matter
     assert found(f"uuid:{kids[3]}") == [kids[3]] and found(kids[0]) == [kids[0]]
-    assert found("uuid:report-") == [custom] and found(f"uuid:{kids[1][:4]}-") == []
+    assert found("uuid:Report-") == [custom] and found(f"uuid:{kids[1][:4]}-") == []
+    engine.dispose()
+
+
+def test_an_id_prefix_ending_in_the_last_unicode_character_still_matches_exactly(migrated_url):
+    last = chr(sys.maxunicode)  # no text sorts right after it: the prefix's range has no end to name
+    engine = _store_events(migrated_url, [{"type": "task-received", "uuid": u, "timestamp": T0, "hostname": "w"}
+                                          for u in (f"job{last}1", f"job{last}", "job~", f"jo{last}")])
+    page = task_page(engine, "s", TaskFilter(terms=[("uuid", f"job{last}")]))
+    assert sorted(t["uuid"] for t in page["tasks"]) == [f"job{last}", f"job{last}1"]
     engine.dispose()
 
 
@@ -235,6 +245,8 @@ def test_every_task_query_searches_an_index(tmp_path):
         ("ix_celery_tasks_retry_of (source=? AND retry_of=?)", lambda: task_detail(engine, "s", "a")),
         ("ix_celery_tasks_state (source=? AND state=?)", lambda: unfinished(engine, "s", T0)),
         ("COVERING INDEX ix_celery_tasks_seen (source=?)", lambda: last_seen(engine, "s")),
+        ("sqlite_autoindex_celery_tasks_1 (source=? AND uuid>? AND uuid<?)",
+         lambda: task_page(engine, "s", TaskFilter(terms=parse_search("uuid:ab12")))),
     ]
     for index, call in expected:
         found = plan(call)

@@ -16,7 +16,7 @@ from dashboard.store.celery_models import NOT_SUCCESS, CeleryMinute, CeleryName,
 from dashboard.store.celery_names import ID_COLUMN, NAMED, text_of, where_named, where_text
 from dashboard.store.runtime_hist import percentile, percentiles
 from dashboard.store.safe_values import finite
-from dashboard.store.task_ids import IdPrefix
+from dashboard.store.task_ids import id_prefix
 
 # LOST: jobdash's own verdict for a task no worker holds and no backend can settle.
 STATES = sorted({*EVENT_STATE.values(), "LOST"})
@@ -92,7 +92,7 @@ def parse_search(text: str) -> list[tuple[str, str]]:
     return terms
 
 
-def _condition(key: str, value: str):
+def _condition(dialect: str, source: str, key: str, value: str):
     if key == "any":
         pattern = f"%{_escape_like(value)}%"
         return or_(where_text("name", CeleryName.value.like(pattern, escape="\\")),
@@ -102,7 +102,7 @@ def _condition(key: str, value: str):
     if key == "state":
         return in_states((value,))
     if how == "prefix":
-        return IdPrefix(column, value)
+        return id_prefix(dialect, CeleryTask.source == source, column, value)
     if how == "exact":
         return where_named(key, value) if key in NAMED else column == value
     match = column.like(f"%{_escape_like(value)}%", escape="\\")
@@ -116,17 +116,17 @@ def in_states(states: tuple[str, ...]) -> Any:
     return match if "SUCCESS" in states else and_(match, text(NOT_SUCCESS))
 
 
-def _where(source: str, flt: TaskFilter) -> list:
+def _where(dialect: str, source: str, flt: TaskFilter) -> list:
     where = [CeleryTask.source == source]
     for key in ("state", "name", "worker", "queue"):
         value = getattr(flt, key)
         if value:
-            where.append(_condition(key, value.upper() if key == "state" else value))
+            where.append(_condition(dialect, source, key, value.upper() if key == "state" else value))
     if flt.since is not None:
         where.append(CeleryTask.first_seen_at >= flt.since)
     if flt.until is not None:
         where.append(CeleryTask.first_seen_at <= flt.until)
-    where += [_condition(k, v) for k, v in flt.terms]
+    where += [_condition(dialect, source, k, v) for k, v in flt.terms]
     return where
 
 
@@ -174,7 +174,7 @@ def counted_rows(engine: Engine, query: Select, count: Select, past_cursor: bool
 
 def task_page(engine: Engine, source: str, flt: TaskFilter, after: str | None = None, limit: int = 50) -> dict[str, Any]:
     """One page of tasks, newest first, by keyset (fast at any depth), with a capped count."""
-    where = _where(source, flt)
+    where = _where(engine.dialect.name, source, flt)
     page_where = list(where)
     if after:
         ts, uuid = decode_cursor(after)
