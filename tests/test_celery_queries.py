@@ -202,6 +202,7 @@ def test_celery_uuids_are_stored_in_16_bytes_and_read_linked_paged_and_searched_
     def found(search: str) -> list[str]:
         return [t["uuid"] for t in task_page(engine, "s", TaskFilter(terms=parse_search(search)))["tasks"]]
     assert found(f"uuid:{kids[1][:10]}") == [kids[1]]  # across the first dash
+    assert kids[1] in found(f"uuid:{kids[1][0]}")
     assert found(f"uuid:{kids[2][:6].upper()}") == [kids[2]]  # case does not matter
     assert found(f"uuid:{kids[3]}") == [kids[3]] and found(kids[0]) == [kids[0]]
     assert found("uuid:Report-") == [custom] and found(f"uuid:{kids[1][:4]}-") == []

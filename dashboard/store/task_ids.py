@@ -60,11 +60,12 @@ def id_prefix(dialect: str, scope: ColumnElement, column, prefix: str) -> Column
     as_text = type_coerce(column, String)  # bound values stay as given, never compacted
     if dialect != "sqlite":
         return as_text.istartswith(prefix, autoescape=True)
-    ranges = []
+    ranges, share = [], 0.0001  # how many tasks the prefix is expected to match
     if len(prefix) <= 36 and all(c == "-" if i in DASHES else c in _HEX for i, c in enumerate(prefix)):
         # A uuid stored as 16 bytes starts with these hex digits (either case) if it lies between them
         # followed by all 0s and by all fs.
         digits = prefix.replace("-", "")
+        share = 16.0 ** -len(digits)
         low, high = (literal(bytes.fromhex(digits.ljust(32, pad)), LargeBinary) for pad in "0f")
         ranges.append(and_(scope, column.between(low, high)))
     # Any other id, stored as text (which sorts before every BLOB): exactly this prefix.
@@ -73,6 +74,6 @@ def id_prefix(dialect: str, scope: ColumnElement, column, prefix: str) -> Column
     else:  # no text sorts right after it
         ranges.append(and_(scope, as_text >= prefix, func.substr(as_text, 1, len(prefix)) == prefix,
                            func.typeof(column) == "text"))
-    # Said to be rare (it is: a uuid's first four digits leave one task in 65,536), so that SQLite
-    # reads these ranges rather than every task of the scope in the order a page asks for.
-    return func.likelihood(or_(*ranges), literal_column("0.0001"))
+    # Told how rare a match is, SQLite reads these ranges for a prefix of two digits or more, and for a
+    # single digit (one task in 16) the tasks in the order the page asks for, until it has enough.
+    return func.likelihood(or_(*ranges), literal_column(f"{share:g}"))
