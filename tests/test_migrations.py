@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -87,25 +88,41 @@ def _task_rows(url: str, columns: str = "root_id, parent_id, retry_of, state, na
         engine.dispose()
 
 
+def _tasks_at(url: str, revision: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """A store at `revision` holding these tasks of source 's', first seen at 1.0, in that revision's columns."""
+    upgrade(url, revision)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"INSERT INTO celery_tasks (source, state_at, first_seen_at, {', '.join(columns)}) "
+                              f"VALUES ('s', 1.0, 1.0, {', '.join(':' + c for c in columns)})"),
+                         [dict(zip(columns, row)) for row in rows])
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _upgraded_and_back(url: str, revision: str, columns: str = "root_id, parent_id, retry_of, state, name"):
+    """Upgrade a store at `revision` to head and give an engine on it; then check that going back to
+    `revision` gives every task's `columns` as they were."""
+    before = _task_rows(url, columns)
+    upgrade(url)
+    assert schema_drift(url) == []
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+    downgrade(url, revision)
+    assert _task_rows(url, columns) == before
+
+
 def test_0013_keeps_every_task_and_shows_the_same(database_url):
     # A store as 0012 kept it: a root storing its own uuid, its child, a retry, a task no event gave a root.
-    upgrade(database_url, "0012")
-    engine = make_engine(database_url)
-    with engine.begin() as conn:
-        for uuid, root, parent, retry_of, state in [("root", "root", None, None, "FAILURE"),
-                                                    ("kid", "root", "root", None, "SUCCESS"),
-                                                    ("again", "again", None, "root", "PENDING"),
-                                                    ("bare", None, None, None, "STARTED")]:
-            conn.execute(text("INSERT INTO celery_tasks (source, uuid, name, state, state_at, first_seen_at, root_id, "
-                              "parent_id, retry_of) VALUES ('s', :u, 'n', :st, 1.0, 1.0, :r, :p, :ro)"),
-                         {"u": uuid, "r": root, "p": parent, "ro": retry_of, "st": state})
-    engine.dispose()
-    before = _task_rows(database_url)
-
-    upgrade(database_url)
-    assert schema_drift(database_url) == []
-    engine = make_engine(database_url)
-    try:
+    _tasks_at(database_url, "0012", ("uuid", "root_id", "parent_id", "retry_of", "state", "name"),
+              [("root", "root", None, None, "FAILURE", "n"), ("kid", "root", "root", None, "SUCCESS", "n"),
+               ("again", "again", None, "root", "PENDING", "n"), ("bare", None, None, None, "STARTED", "n")])
+    with _upgraded_and_back(database_url, "0012") as engine:
         indexes = {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("celery_tasks")}
         assert "ix_celery_tasks_worker" not in indexes and indexes["ix_celery_tasks_seen"] == ["source", "first_seen_at"]
         shown = {u: task_detail(engine, "s", u) for u in ("root", "kid", "again", "bare")}
@@ -113,32 +130,16 @@ def test_0013_keeps_every_task_and_shows_the_same(database_url):
         assert [c["uuid"] for c in shown["root"]["children"]] == ["kid"]
         assert [r["uuid"] for r in shown["root"]["retried_by"]] == ["again"]
         assert task_page(engine, "s", TaskFilter(state="FAILURE"))["total"] == 1
-    finally:
-        engine.dispose()
-
-    downgrade(database_url, "0012")
-    assert _task_rows(database_url) == before
 
 
 def test_0015_stores_celery_uuids_in_16_bytes_and_shows_every_task_the_same(database_url):
     # As 0014 kept them: Celery's uuids as text, and an id of the application's own.
     top, kid, again = "5b0c1f0e-8d1b-4a7e-9c2f-0a1b2c3d4e5f", "0d9f6a52-6c1e-4f3b-8a7d-1e2f3a4b5c6d", \
         "e3a1b2c4-d5e6-4f70-8192-a3b4c5d6e7f8"
-    upgrade(database_url, "0014")
-    engine = make_engine(database_url)
-    with engine.begin() as conn:
-        for uuid, root, parent, retry_of in [(top, "", None, None), (kid, top, top, None), (again, "", None, top),
-                                             ("nightly-report", None, None, None)]:
-            conn.execute(text("INSERT INTO celery_tasks (source, uuid, name, state, state_at, first_seen_at, root_id, "
-                              "parent_id, retry_of) VALUES ('s', :u, 'n', 'FAILURE', 1.0, 1.0, :r, :p, :ro)"),
-                         {"u": uuid, "r": root, "p": parent, "ro": retry_of})
-    engine.dispose()
-    before = _task_rows(database_url)
-
-    upgrade(database_url)
-    assert schema_drift(database_url) == []
-    engine = make_engine(database_url)
-    try:
+    _tasks_at(database_url, "0014", ("uuid", "root_id", "parent_id", "retry_of", "state", "name"),
+              [(top, "", None, None, "FAILURE", "n"), (kid, top, top, None, "FAILURE", "n"),
+               (again, "", None, top, "FAILURE", "n"), ("nightly-report", None, None, None, "FAILURE", "n")])
+    with _upgraded_and_back(database_url, "0014") as engine:
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 kinds = conn.exec_driver_sql("SELECT typeof(uuid), length(uuid), typeof(parent_id), typeof(retry_of) "
@@ -149,32 +150,15 @@ def test_0015_stores_celery_uuids_in_16_bytes_and_shows_every_task_the_same(data
         assert [c["uuid"] for c in shown["children"]] == [kid] and [r["uuid"] for r in shown["retried_by"]] == [again]
         assert task_detail(engine, "s", kid)["root_id"] == top and task_detail(engine, "s", "nightly-report")
         assert task_page(engine, "s", TaskFilter(state="FAILURE"))["total"] == 4
-    finally:
-        engine.dispose()
-
-    downgrade(database_url, "0014")
-    assert _task_rows(database_url) == before
 
 
 def test_0016_stores_names_once_and_shows_every_task_the_same(database_url):
     # As 0015 kept them: each task with its name, worker, queue and routing key as text.
-    upgrade(database_url, "0015")
-    engine = make_engine(database_url)
-    with engine.begin() as conn:
-        for uuid, name, worker, queue, state in [("a", "billing.charge", "celery@w1", "billing", "FAILURE"),
-                                                 ("b", "billing.charge", "celery@w2", "billing", "SUCCESS"),
-                                                 ("c", "emails.send", "celery@w1", None, "FAILURE"),
-                                                 ("d", None, None, None, "PENDING")]:
-            conn.execute(text("INSERT INTO celery_tasks (source, uuid, name, worker, queue, routing_key, state, state_at, "
-                              "first_seen_at) VALUES ('s', :u, :n, :w, :q, :q, :st, 1.0, 1.0)"),
-                         {"u": uuid, "n": name, "w": worker, "q": queue, "st": state})
-    engine.dispose()
-    before = _task_rows(database_url, "name, worker, queue, routing_key")
-
-    upgrade(database_url)
-    assert schema_drift(database_url) == []
-    engine = make_engine(database_url)
-    try:
+    _tasks_at(database_url, "0015", ("uuid", "name", "worker", "queue", "routing_key", "state"),
+              [("a", "billing.charge", "celery@w1", "billing", "billing", "FAILURE"),
+               ("b", "billing.charge", "celery@w2", "billing", "billing", "SUCCESS"),
+               ("c", "emails.send", "celery@w1", None, None, "FAILURE"), ("d", None, None, None, None, "PENDING")])
+    with _upgraded_and_back(database_url, "0015", "name, worker, queue, routing_key") as engine:
         with engine.connect() as conn:
             names = sorted(conn.exec_driver_sql("SELECT value FROM celery_names").scalars())
         assert names == ["billing", "billing.charge", "celery@w1", "celery@w2", "emails.send"]
@@ -185,8 +169,3 @@ def test_0016_stores_names_once_and_shows_every_task_the_same(database_url):
                          ("c", "emails.send", "celery@w1", None, None), ("d", None, None, None, None)]
         assert [t["uuid"] for t in task_page(engine, "s", TaskFilter(worker="w1"))["tasks"]] == ["c", "a"]
         assert failures(engine, "s", "billing.charge", 0, 2, 10)[0] == 1
-    finally:
-        engine.dispose()
-
-    downgrade(database_url, "0015")
-    assert _task_rows(database_url, "name, worker, queue, routing_key") == before

@@ -10,6 +10,8 @@ PostgreSQL keeps the text: nothing to do there. Rows are kept; SQLite reuses the
 """
 from alembic import op
 
+from dashboard.store.task_ids import compact, expand
+
 
 revision = '0015'
 down_revision = '0014'
@@ -17,26 +19,6 @@ branch_labels = None
 depends_on = None
 
 COLUMNS = ("uuid", "parent_id", "root_id", "retry_of")
-
-
-# Frozen here as this revision wrote them (dashboard.store.task_ids may change later).
-def _spelled(raw: bytes) -> str:
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _compact(value):
-    if not isinstance(value, str) or len(value) != 36 or value[8] != "-":
-        return value
-    try:
-        raw = bytes.fromhex(value.replace("-", ""))
-    except ValueError:
-        return value
-    return raw if len(raw) == 16 and _spelled(raw) == value else value
-
-
-def _expand(value):
-    return _spelled(value) if isinstance(value, bytes) and len(value) == 16 else value
 
 
 def _rewrite(function) -> None:
@@ -50,8 +32,8 @@ def _rewrite(function) -> None:
 
 
 def upgrade() -> None:
-    _rewrite(_compact)
+    _rewrite(compact)
 
 
 def downgrade() -> None:
-    _rewrite(_expand)
+    _rewrite(expand)
