@@ -116,11 +116,15 @@ class CeleryCollector(Collector):
         return self._known
 
     def _refresh_slow(self, inspect, workers: list[str]) -> None:
-        """Stats (pool, prefetch), registered task names and revoked ids: asked every SLOW_EVERY."""
+        """Stats (pool, prefetch), registered task names and revoked ids: asked every SLOW_EVERY.
+        A worker whose replies came too late keeps what it said before; one that never answered
+        stays unknown here, so the next poll asks it again (not SLOW_EVERY later)."""
         stats = inspect.stats() or {}
         registered = inspect.registered("rate_limit", "time_limit") or {}
         revoked = inspect.revoked() or {}
         for worker in workers:
+            if not all(worker in replies for replies in (stats, registered, revoked)):
+                continue
             s = stats.get(worker) or {}
             self._slow[worker] = {
                 "pool": s.get("pool") or {}, **{k: s[k] for k in STATS_KEPT if k in s},

@@ -154,3 +154,15 @@ def test_a_poll_returns_as_soon_as_every_known_worker_answered(celery_worker_red
         assert min(took) < collector.reply_timeout / 2, (first, took)
     finally:
         collector.close()
+
+
+def test_a_worker_whose_slow_replies_went_missing_is_asked_again_at_the_next_poll(celery_worker_redis, collector):
+    """Its registered tasks must not show as none until the next slow round, 30 s later."""
+    collector.collect()
+    (worker,) = collector._known
+    # As a poll meets a worker whose stats and registered replies miss the timeout: a round in
+    # which, for the collector, the worker said nothing (the question went to nobody it knows).
+    collector._slow.clear()
+    collector._refresh_slow(collector.app.control.inspect(destination=["celery@nobody"], timeout=0.2), [worker])
+    info = next(p["info"] for kind, p in collector.collect().records if kind == "celery_worker_info")
+    assert any(name.startswith(SLEEP) for name in info["registered"]), info
