@@ -32,6 +32,9 @@ def seed(url: str) -> int:
     writer.submit_many("sample", [Point("consul/dc1", "service_critical", float(k), now - 1800 + i * 60, f"svc-{k:02d}")
                                   for k in range(MAX_LABELS + 10) for i in range(5)])
     writer.submit_many("sample", [Point("dask/analytics", "tasks_completed", 3.0, now - 1800 + i * 5) for i in range(60)])
+    writer.submit_many("sample", [Point("dask/analytics", "tasks_completed", 1.0, now - 1800 + i * 5, "inc")
+                                  for i in range(60)])
+    writer.submit_many("sample", [Point("dask/analytics", "workers", 2.0, now - 1800 + i * 5) for i in range(60)])
     writer.submit("source_status", {"kind": "celery", "name": "main", "state": "up", "updated_at": now - 7200})
     writer.submit("source_status", {"kind": "celery", "name": "main", "state": "down", "updated_at": now - 3000,
                                     "last_error": "ConnectionRefusedError: [Errno 111]"})
@@ -72,6 +75,11 @@ def test_history_page_ranges_time_zone_deep_link_and_csv(procs, tmp_path, browse
         expect(many.locator(".u-legend")).to_contain_text(f"svc-{MAX_LABELS + 9:02d}")
         expect(page.locator("#metrics")).to_contain_text("10 more series of this metric are not drawn")
         expect(page.locator("#metrics h3", has_text="tasks_completed")).to_contain_text("(per minute)")
+        # The cluster's total beside its per-prefix series reads "all"; a metric of one series keeps its name.
+        completed = page.locator('[data-metric="dask/analytics/tasks_completed"] .u-legend')
+        expect(completed).to_contain_text("all")
+        expect(completed).to_contain_text("inc")
+        expect(page.locator('[data-metric="dask/analytics/workers"] .u-legend')).to_contain_text("workers")
         expect(page.locator("#incidents tbody tr")).to_have_count(1)
         expect(page.locator("#incidents")).to_contain_text("ConnectionRefusedError")
         expect(page.locator("#summary tbody tr").first).to_be_visible()

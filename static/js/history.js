@@ -272,7 +272,9 @@ async function metrics(index) {
     const asRows = (part) => ({ rows: part.series.flatMap((s) => s.ts.map((ts, i) => ({ label: s.label, ts, value: s[field][i] }))) });
     const points = { ...asRows(body), previous: body.previous && asRows(body.previous), shift: body.shift };
     const fmt = unitFormat(m.unit);
-    draw(el, body.window, linesOf(points, (r) => r.label || m.metric, (r) => [[field, r.value]], (key, i) => ({ color: COLORS[i % COLORS.length] })),
+    // A series without a label is the metric's total: beside labelled ones (tasks per prefix) it is "all".
+    const unlabelled = m.labels.some((l) => l) ? "all" : m.metric;
+    draw(el, body.window, linesOf(points, (r) => r.label || unlabelled, (r) => [[field, r.value]], (key, i) => ({ color: COLORS[i % COLORS.length] })),
       `${m.metric}${m.unit ? ` (${m.unit})` : ""}`, fmt);
   }));
 }
