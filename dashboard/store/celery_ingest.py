@@ -355,11 +355,11 @@ def write_reconciled(conn: Connection, settled: list[dict]) -> None:
     """Settle tasks a gap in events left unfinished (or never stored, when `recover`); a newer event wins."""
     t = CeleryTask
     outcomes = []
-    for item in settled:
+    recovered = [{k: _storable(item[k]) for k in RECOVERED if item.get(k) is not None} for item in settled]
+    add_ids(conn, recovered)  # names, workers and queues by id, looked up once for the batch
+    for item, known in zip(settled, recovered):
         values = {"state": item["state"], "state_at": item["at"], "note": item.get("note")}
-        recovered = {k: _storable(item[k]) for k in RECOVERED if item.get(k) is not None}
-        add_ids(conn, [recovered])  # its name, worker and queue by id
-        values |= {k: v for k, v in recovered.items() if k not in NAMED}
+        values |= {k: v for k, v in known.items() if k not in NAMED}
         if item.get("done_at") and item["state"] in OUTCOME_EVENT:
             values[EVENT_TIME[OUTCOME_EVENT[item["state"]]]] = item["done_at"]
         done = conn.execute(t.__table__.update()
